@@ -1,0 +1,67 @@
+# «Ассистанс» — set-up, demo and tests.  `make demo` and `make test` are all a
+# new machine needs (Debian, Python 3.11, npm; PostgreSQL for the tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+SAO_VERSION := 8.0.11
+SAO := $(CURDIR)/var/sao
+DB ?= assistance
+PG_URI ?= postgresql://postgres@127.0.0.1:5432/
+export TRYTOND_DATABASE__PATH := $(CURDIR)/var/db
+export TRYTOND_WEB__ROOT := $(SAO)
+
+.PHONY: demo demo-reset demo-pg test install sao browser postgresql serve clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml setup.py $(wildcard addons/*/tryton.cfg)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -e .
+	touch $@
+
+# The web client, of the same series as the server, with our Russian strings.
+sao: $(SAO)/.installed
+
+$(SAO)/.installed: webclient/locale/ru.json
+	rm -rf $(SAO) var/sao-pack && mkdir -p var/sao-pack
+	cd var/sao-pack && npm pack -q tryton-sao@$(SAO_VERSION) && tar xzf tryton-sao-$(SAO_VERSION).tgz
+	mv var/sao-pack/package $(SAO) && rm -rf var/sao-pack
+	cd $(SAO) && npm install -q --omit=dev --legacy-peer-deps --no-audit --no-fund
+	cp webclient/locale/ru.json $(SAO)/locale/ru.json
+	touch $@
+
+demo: install sao
+	$(PY) tools/demo.py -d $(DB)
+	$(MAKE) --no-print-directory serve
+
+demo-reset: install sao
+	$(PY) tools/demo.py -d $(DB) --reset
+	$(MAKE) --no-print-directory serve
+
+serve:
+	@echo "Web client: http://127.0.0.1:8000/  login: admin  password: admin  (database $(DB))"
+	$(VENV)/bin/trytond -c config/trytond.conf -d $(DB)
+
+demo-pg: install sao postgresql
+	$(PY) tools/demo.py -c config/trytond-postgresql.conf -d $(DB)
+	@echo "Web client: http://127.0.0.1:8000/  login: admin  password: admin  (PostgreSQL database $(DB))"
+	$(VENV)/bin/trytond -c config/trytond-postgresql.conf -d $(DB)
+
+postgresql:
+	@tools/ensure_postgresql.sh $(PG_URI)
+
+# Headless Chromium (Debian) and playwright-core (npm) for the browser tests.
+browser: tests/browser/node_modules/.installed
+
+tests/browser/node_modules/.installed: tests/browser/package.json
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	cd tests/browser && npm install -q --no-audit --no-fund
+	touch $@
+
+test: install sao browser postgresql
+	PG_URI=$(PG_URI) $(PY) tests/run_suite.py $(ARGS)
+
+clean:
+	rm -rf var .cache

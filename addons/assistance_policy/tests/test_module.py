@@ -1,0 +1,51 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+import datetime as dt
+
+from trytond.modules.company.tests import CompanyTestMixin
+from trytond.pool import Pool
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+
+
+class AssistancePolicyTestCase(CompanyTestMixin, ModuleTestCase):
+    "Test Assistance Policy module"
+    module = 'assistance_policy'
+
+    @with_transaction()
+    def test_option_covers_sub_categories(self):
+        "An option covers the services of its categories' children"
+        pool = Pool()
+        Category = pool.get('product.category')
+        Template = pool.get('product.template')
+        Uom = pool.get('product.uom')
+        Option = pool.get('assistance.option')
+
+        medical, = Category.create([{'name': "Medical"}])
+        dental, = Category.create([{'name': "Dental", 'parent': medical.id}])
+        towing, = Category.create([{'name': "Towing"}])
+        unit, = Uom.search([('symbol', '=', 'u')])
+        filling, tow = Template.create([{
+                    'name': name, 'type': 'service', 'default_uom': unit.id,
+                    'categories': [('add', [category.id])],
+                    'products': [('create', [{}])],
+                    } for name, category in [
+                    ("Filling", dental), ("Tow", towing)]])
+        option = Option(categories=[medical])
+
+        self.assertTrue(option.covers_product(filling.products[0]))
+        self.assertFalse(option.covers_product(tow.products[0]))
+
+    @with_transaction()
+    def test_date_period_covers_date(self):
+        "A period includes both its start and its end"
+        Policy = Pool().get('assistance.policy')
+        policy = Policy(
+            start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 12, 31))
+
+        self.assertTrue(policy.covers_date(dt.date(2024, 1, 1)))
+        self.assertTrue(policy.covers_date(dt.date(2024, 12, 31)))
+        self.assertFalse(policy.covers_date(dt.date(2025, 1, 1)))
+        self.assertFalse(policy.covers_date(dt.date(2023, 12, 31)))
+
+
+del ModuleTestCase

@@ -1,0 +1,94 @@
+"""Start a trytond server on a small demo database and drive the web client."""
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BROWSER = ROOT / 'tests' / 'browser'
+SAO = ROOT / 'var' / 'sao'
+BIN = pathlib.Path(sys.executable).parent
+
+
+def missing():
+    "Return why the browser tests cannot run here, or None"
+    if not shutil.which('chromium') and not os.environ.get('CHROMIUM'):
+        return "Debian's chromium is not installed (make browser)"
+    if not (BROWSER / 'node_modules' / 'playwright-core').exists():
+        return "playwright-core is not installed (make browser)"
+    if not (SAO / 'index.html').exists():
+        return "the web client is not installed (make sao)"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class DemoServer:
+    "A demo database in a folder of its own, served on a free port"
+    database = 'demo'
+    password = 'admin'
+
+    def __init__(self, folder, persons=20):
+        self.folder = pathlib.Path(folder)
+        self.persons = persons
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}/'
+        self.config = self.folder / 'trytond.conf'
+        self.config.write_text(
+            '[database]\nuri = sqlite://\n'
+            f'path = {self.folder}\n'
+            f'[web]\nlisten = 127.0.0.1:{self.port}\nroot = {SAO}\n')
+        self.env = {k: v for k, v in os.environ.items()
+            if not k.startswith(('TRYTOND_', 'DB_'))}
+
+    def create(self):
+        subprocess.run(
+            [sys.executable, str(ROOT / 'tools' / 'demo.py'),
+                '-c', str(self.config), '-d', self.database,
+                '--persons', str(self.persons), '--password', self.password],
+            env=self.env, check=True, capture_output=True)
+
+    def query(self, sql, *args):
+        path = self.folder / f'{self.database}.sqlite'
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            return connection.execute(sql, args).fetchall()
+
+    @contextlib.contextmanager
+    def serving(self):
+        log = open(self.folder / 'trytond.log', 'w')
+        process = subprocess.Popen(
+            [str(BIN / 'trytond'), '-c', str(self.config),
+                '-d', self.database],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(self.url, timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            yield self
+        finally:
+            process.terminate()
+            process.wait(10)
+            log.close()
+
+    def open_record(self, model, record_id, screenshot, login='admin',
+            password=None):
+        out = subprocess.run(
+            ['node', str(BROWSER / 'open_record.mjs'), self.url,
+                self.database, login, password or self.password, model,
+                str(record_id), str(screenshot)],
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Run the whole suite on SQLite, then on PostgreSQL, and end with one line
+"N passed, N failed, N skipped" counting both runs.
+
+The module and scenario tests run on both databases; the browser tests (which
+start their own server on a SQLite demo database) run once, with SQLite.
+PG_URI (default postgresql://postgres@127.0.0.1:5432/) names the server.
+DB_CACHE folders (.cache/<backend>-<hash of the addons' files>) keep the
+activated test databases between runs; a change to any addon file starts a
+new cache, so a stale schema is never restored.
+"""
+import hashlib
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ADDONS = sorted(p.parent.name for p in ROOT.glob('addons/*/tryton.cfg'))
+CACHE = ROOT / '.cache'
+SUMMARY = re.compile(
+    r'(\d+) (subtests )?(passed|failed|errors?|skipped)')
+
+
+def pytest_targets(browser):
+    targets = [f'trytond.modules.{name}.tests' for name in ADDONS]
+    targets += [str(p) for p in sorted(ROOT.glob('tests/test_*.py'))
+        if browser or not p.name.startswith('test_browser')]
+    return targets
+
+
+def run(label, env, browser, extra):
+    "Run pytest once; return its counts, read from its summary line"
+    cmd = [sys.executable, '-m', 'pytest', '-q', '-rfEs', '--pyargs',
+        *extra, *pytest_targets(browser)]
+    print(f'=== {label}: pytest {" ".join(cmd[4:])}', flush=True)
+    process = subprocess.Popen(cmd, env=env, cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    last = ''
+    for line in process.stdout:
+        print(line, end='', flush=True)
+        if line.strip():
+            last = line
+    code = process.wait()
+    counts = dict.fromkeys(['passed', 'failed', 'skipped'], 0)
+    for number, subtests, outcome in SUMMARY.findall(last):
+        if not subtests:
+            key = {'error': 'failed', 'errors': 'failed'}.get(
+                outcome, outcome)
+            counts[key] += int(number)
+    if code not in (0, 1) and not counts['failed']:
+        counts['failed'] += 1  # pytest itself broke (usage, collection…)
+    return counts
+
+
+def code_hash():
+    "Hash every file of the addons, so that the caches follow the code"
+    digest = hashlib.sha1()
+    for path in sorted(ROOT.glob('addons/**/*')):
+        if path.is_file() and '__pycache__' not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def main():
+    extra = sys.argv[1:]
+    base = {k: v for k, v in os.environ.items()
+        if not k.startswith(('TRYTOND_', 'DB_'))}
+    version = code_hash()
+    sqlite = dict(base, TRYTOND_DATABASE__URI='sqlite://',
+        DB_CACHE=str(CACHE / f'sqlite-{version}'))
+    pg_uri = os.environ.get('PG_URI', 'postgresql://postgres@127.0.0.1:5432/')
+    postgresql = dict(base, TRYTOND_DATABASE__URI=pg_uri,
+        DB_CACHE=str(CACHE / f'postgresql-{version}'), DB_CACHE_JOBS='2')
+    total = {'passed': 0, 'failed': 0, 'skipped': 0}
+    for label, env, browser in [
+            ('SQLite', sqlite, True), ('PostgreSQL', postgresql, False)]:
+        counts = run(label, env, browser, extra)
+        print(f'=== {label}: {counts}', flush=True)
+        for key in total:
+            total[key] += counts[key]
+    print(f"{total['passed']} passed, {total['failed']} failed, "
+        f"{total['skipped']} skipped")
+    return 1 if total['failed'] or not total['passed'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

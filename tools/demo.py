@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Create (or reuse) the demo database of «Ассистанс».
+
+Creates the database, activates every assistance module with Russian loaded,
+makes Russian the admin's language, marks the configuration wizard done and
+fills realistic demo data: two insurers, contracts with programmes, packages
+and options over service categories, insured persons with Russian names,
+birth dates and phones, policies with a prolongation chain.
+"""
+import argparse
+import configparser
+import datetime as dt
+import os
+import pathlib
+import random
+import subprocess
+import sys
+from decimal import Decimal
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = pathlib.Path(sys.executable).parent
+ADMIN_EMAIL = 'admin@example.com'
+
+
+def addons():
+    return sorted(p.parent.name for p in ROOT.glob('addons/*/tryton.cfg'))
+
+
+def default_paths():
+    "Place the database files and the web client under the repository's var/"
+    os.environ.setdefault('TRYTOND_DATABASE__PATH', str(ROOT / 'var/db'))
+    os.environ.setdefault('TRYTOND_WEB__ROOT', str(ROOT / 'var/sao'))
+
+
+def database_uri(config_file):
+    "Return the database URI and SQLite folder, as trytond reads them"
+    parser = configparser.ConfigParser()
+    parser.read(config_file)
+    # trytond reads the environment first, then lets the file override it.
+    return (
+        parser.get('database', 'uri', fallback=None)
+        or os.environ.get('TRYTOND_DATABASE__URI', 'sqlite://'),
+        parser.get('database', 'path', fallback=None)
+        or os.environ['TRYTOND_DATABASE__PATH'])
+
+
+def database_exists(config_file, name):
+    uri, path = database_uri(config_file)
+    if uri.startswith('sqlite'):
+        return (pathlib.Path(path) / f'{name}.sqlite').exists()
+    out = subprocess.run(
+        ['psql', uri + 'postgres', '-tAc',
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        capture_output=True, text=True, check=True)
+    return out.stdout.strip() == '1'
+
+
+def drop_database(config_file, name):
+    uri, path = database_uri(config_file)
+    if uri.startswith('sqlite'):
+        (pathlib.Path(path) / f'{name}.sqlite').unlink(missing_ok=True)
+    else:
+        subprocess.run(
+            ['psql', uri + 'postgres', '-c',
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=True, capture_output=True)
+
+
+def create_database(config_file, name, password):
+    uri, path = database_uri(config_file)
+    if uri.startswith('sqlite'):
+        pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+        (pathlib.Path(path) / f'{name}.sqlite').touch()
+    else:
+        subprocess.run(
+            ['psql', uri + 'postgres', '-c', f'CREATE DATABASE "{name}"'],
+            check=True, capture_output=True)
+    passfile = pathlib.Path(path if uri.startswith('sqlite') else ROOT / 'var')
+    passfile.mkdir(parents=True, exist_ok=True)
+    passfile = passfile / f'.{name}.pass'
+    passfile.write_text(password + '\n')
+    env = dict(os.environ, TRYTONPASSFILE=str(passfile))
+    admin = [str(BIN / 'trytond-admin'), '-c', str(config_file), '-d', name]
+    subprocess.run(
+        admin + ['--all', '--email', ADMIN_EMAIL, '-l', 'ru'],
+        env=env, check=True)
+    subprocess.run(
+        admin + ['-u', *addons(), '--activate-dependencies'],
+        env=env, check=True)
+    passfile.unlink()
+
+
+class DemoData:
+    "Fill a fresh database with realistic data through proteus"
+
+    SURNAMES = [
+        'Иванов', 'Смирнов', 'Кузнецов', 'Попов', 'Васильев', 'Петров',
+        'Соколов', 'Михайлов', 'Новиков', 'Фёдоров', 'Морозов', 'Волков',
+        'Алексеев', 'Лебедев', 'Семёнов', 'Егоров', 'Павлов', 'Козлов',
+        'Степанов', 'Николаев', 'Орлов', 'Андреев', 'Макаров', 'Никитин',
+        'Захаров', 'Зайцев', 'Соловьёв', 'Борисов', 'Яковлев', 'Григорьев']
+    MALE = ['Александр', 'Дмитрий', 'Максим', 'Сергей', 'Андрей', 'Алексей',
+        'Артём', 'Илья', 'Кирилл', 'Михаил', 'Никита', 'Иван', 'Павел']
+    FEMALE = ['Анна', 'Мария', 'Елена', 'Ольга', 'Наталья', 'Татьяна',
+        'Ирина', 'Светлана', 'Екатерина', 'Юлия', 'Дарья', 'Алёна']
+    PATRONYMICS = ['Александров', 'Дмитриев', 'Сергеев', 'Андреев',
+        'Алексеев', 'Михайлов', 'Иванов', 'Петров', 'Николаев', 'Викторов']
+
+    CATEGORIES = {
+        "Медицинская помощь": {
+            "Амбулаторно-поликлиническая помощь": [
+                "Приём терапевта", "Приём невролога", "Приём кардиолога",
+                "Анализ крови общий", "УЗИ брюшной полости"],
+            "Стоматология": [
+                "Лечение кариеса", "Удаление зуба", "Рентген зуба"],
+            "Массаж и физиотерапия": [
+                "Сеанс массажа", "Сеанс физиотерапии"],
+            "Скорая медицинская помощь": [
+                "Выезд бригады скорой помощи"],
+            "Лекарственное обеспечение": [
+                "Лекарственные препараты по назначению врача"],
+            },
+        "Помощь на дорогах": {
+            "Эвакуация": ["Эвакуация автомобиля"],
+            "Техническая помощь": ["Подвоз топлива", "Запуск двигателя"],
+            },
+        }
+
+    def __init__(self, config, persons, seed=20261125):
+        self.config = config
+        self.persons = persons
+        self.random = random.Random(seed)
+        self.today = dt.date.today()
+
+    def model(self, name):
+        from proteus import Model
+        return Model.get(name, config=self.config)
+
+    def run(self):
+        self.setup_admin()
+        self.company = self.create_company()
+        self.categories = self.create_services()
+        insurers = self.create_insurers()
+        people = self.create_people()
+        self.create_portfolio(insurers, people)
+
+    def setup_admin(self):
+        Lang = self.model('ir.lang')
+        User = self.model('res.user')
+        Item = self.model('ir.module.config_wizard.item')
+        russian, = Lang.find([('code', '=', 'ru')])
+        admin, = User.find([('login', '=', 'admin')])
+        admin.language = russian
+        admin.save()
+        items = Item.find([('state', '!=', 'done')])
+        for item in items:
+            item.state = 'done'
+        Item.save(items)
+
+    def create_company(self):
+        from proteus import Wizard
+        Currency = self.model('currency.currency')
+        Party = self.model('party.party')
+        User = self.model('res.user')
+        rub = Currency(
+            name="Российский рубль", code='RUB', symbol='₽', numeric_code='643',
+            rounding=Decimal('0.01'), digits=2)
+        rub.save()
+        wizard = Wizard('company.company.config', config=self.config)
+        wizard.execute('company')
+        party = Party(name="ООО «Ассистанс»")
+        party.save()
+        wizard.form.party = party
+        wizard.form.currency = rub
+        wizard.execute('add')
+        self.config._context = User.get_preferences(True, {})
+        Company = self.model('company.company')
+        company, = Company.find()
+        return company
+
+    def create_services(self):
+        Category = self.model('product.category')
+        Template = self.model('product.template')
+        Uom = self.model('product.uom')
+        unit, = Uom.find([('symbol', '=', 'u')])
+        categories = {}
+        templates = []
+        for root_name, children in self.CATEGORIES.items():
+            root = Category(name=root_name)
+            root.save()
+            for name, services in children.items():
+                category = Category(name=name, parent=root)
+                category.save()
+                categories[name] = category
+                for service in services:
+                    template = Template(
+                        name=service, type='service', default_uom=unit,
+                        list_price=Decimal(self.random.randrange(800, 9000, 50)))
+                    template.categories.append(Category(category.id))
+                    templates.append(template)
+        Template.save(templates)
+        return categories
+
+    def create_insurers(self):
+        Party = self.model('party.party')
+        names = [
+            "АО «Страховая компания «Надёжность»",
+            "ПАО «Росгарант Страхование»",
+            ]
+        insurers = [Party(name=n) for n in names]
+        Party.save(insurers)
+        return insurers
+
+    def person_name(self):
+        surname = self.random.choice(self.SURNAMES)
+        patronymic = self.random.choice(self.PATRONYMICS)
+        if self.random.random() < 0.5:
+            return (f'{surname} {self.random.choice(self.MALE)} '
+                f'{patronymic}ич', 'male')
+        return (f'{surname}а {self.random.choice(self.FEMALE)} '
+            f'{patronymic}на', 'female')
+
+    def create_people(self):
+        Party = self.model('party.party')
+        people = []
+        for _ in range(self.persons):
+            name, gender = self.person_name()
+            birth = dt.date(1950, 1, 1) + dt.timedelta(
+                days=self.random.randrange(0, 365 * 55))
+            person = Party(name=name, gender=gender, birth_date=birth)
+            person.id_document = '%02d %02d %06d' % (
+                self.random.randrange(1, 99), self.random.randrange(0, 25),
+                self.random.randrange(0, 999999))
+            phone = person.contact_mechanisms.new(type='mobile')
+            phone.value = '+7 9%02d %03d-%02d-%02d' % (
+                self.random.randrange(0, 100), self.random.randrange(0, 1000),
+                self.random.randrange(0, 100), self.random.randrange(0, 100))
+            people.append(person)
+        Party.save(people)
+        return people
+
+    def create_contract(self, insurer, policyholder, number, start, renewal_of):
+        Contract = self.model('assistance.contract')
+        Package = self.model('assistance.package')
+        Category = self.model('product.category')
+        end = start.replace(year=start.year + 1) - dt.timedelta(days=1)
+        contract = Contract(
+            number=number, insurer=insurer, policyholder=policyholder,
+            start_date=start, end_date=end, renewal_of=renewal_of,
+            premium=Decimal(self.random.randrange(5, 40)) * 1000000)
+        programs = [
+            ("AMB", "Амбулаторно-поликлиническая помощь", 300000, [
+                    ("AMB-1", "Приёмы врачей и диагностика",
+                        "Амбулаторно-поликлиническая помощь"),
+                    ("AMB-2", "Массаж и физиотерапия",
+                        "Массаж и физиотерапия"),
+                    ("AMB-3", "Лекарственное обеспечение",
+                        "Лекарственное обеспечение")]),
+            ("STOM", "Стоматология", 50000, [
+                    ("STOM-1", "Лечение и удаление зубов", "Стоматология")]),
+            ("SMP", "Скорая медицинская помощь", 100000, [
+                    ("SMP-1", "Выезд бригады", "Скорая медицинская помощь")]),
+            ("AUTO", "Помощь на дорогах", 30000, [
+                    ("AUTO-1", "Эвакуация", "Эвакуация"),
+                    ("AUTO-2", "Техническая помощь", "Техническая помощь")]),
+            ]
+        for code, name, sum_insured, options in programs:
+            program = contract.programs.new(
+                code=code, name=name, sum_insured=Decimal(sum_insured))
+            for ocode, oname, category in options:
+                option = program.options.new(code=ocode, name=oname)
+                option.categories.append(
+                    Category(self.categories[category].id))
+        contract.save()
+        Program = self.model('assistance.program')
+        by_code = {p.code: p.id for p in contract.programs}
+        packages = [
+            Package(contract=contract, code=code, name=name)
+            for code, name in [
+                ("BASE", "Базовый"), ("OPTIMA", "Оптимальный"),
+                ("PREMIUM", "Премиум")]]
+        for package, codes in zip(packages, [
+                    ["AMB", "SMP"], ["AMB", "STOM", "SMP"],
+                    ["AMB", "STOM", "SMP", "AUTO"]]):
+            package.programs.extend(Program(by_code[c]) for c in codes)
+        Package.save(packages)
+        contract.click('activate')
+        return contract, packages
+
+    def create_portfolio(self, insurers, people):
+        Party = self.model('party.party')
+        Policy = self.model('assistance.policy')
+        employers = [Party(name=n) for n in [
+                "ООО «Ромашка»", "АО «СеверСталь-Сервис»",
+                "ООО «Техноинвест»", "ГБУ «Городская библиотека № 5»"]]
+        Party.save(employers)
+        this_year = dt.date(self.today.year, 1, 1)
+        last_year = this_year.replace(year=this_year.year - 1)
+        half = len(people) // 2
+        for index, (insurer, group) in enumerate(zip(
+                    insurers, [people[:half], people[half:]])):
+            prefix = 'НДЖ' if index == 0 else 'РГС'
+            employer = employers[index * 2]
+            old, old_packages = self.create_contract(
+                insurer, employer, f'{prefix}-ДМС-{last_year.year}-001',
+                last_year, None)
+            new, new_packages = self.create_contract(
+                insurer, employer, f'{prefix}-ДМС-{this_year.year}-001',
+                this_year, old)
+            previous = []
+            for number, person in enumerate(group, 1):
+                package = old_packages[number % 3]
+                policy = Policy(
+                    number=f'{prefix}-{number:06d}', contract=old,
+                    insured=person, package=package,
+                    start_date=old.start_date, end_date=old.end_date)
+                previous.append(policy)
+            Policy.save(previous)
+            Policy.click(previous, 'activate')
+            # Most are prolonged into this year; a few left in the past.
+            prolonged = [p for n, p in enumerate(previous) if n % 10 != 0]
+            Policy.click(prolonged, 'prolong')
+            current = Policy.find([
+                    ('contract', '=', new.id), ('state', '=', 'draft')])
+            Policy.click(current, 'activate')
+
+
+def load_demo_data(config_file, name, persons):
+    from proteus import config as pconfig
+    config = pconfig.set_trytond(name, config_file=str(config_file))
+    DemoData(config, persons).run()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('-c', '--config', default=ROOT / 'config/trytond.conf')
+    parser.add_argument('-d', '--database', default='assistance')
+    parser.add_argument('--password', default='admin')
+    parser.add_argument('--persons', type=int, default=300)
+    parser.add_argument(
+        '--reset', action='store_true', help="drop and rebuild the database")
+    args = parser.parse_args()
+    config_file = pathlib.Path(args.config).resolve()
+    os.environ.setdefault('TRYTOND_CONFIG', str(config_file))
+    default_paths()
+    if args.reset:
+        drop_database(config_file, args.database)
+    if database_exists(config_file, args.database):
+        print(f'Database "{args.database}" exists: reused '
+            '(use --reset to rebuild it).')
+        return
+    try:
+        create_database(config_file, args.database, args.password)
+        load_demo_data(config_file, args.database, args.persons)
+    except BaseException:
+        # A half-built database would be "reused" by the next run.
+        drop_database(config_file, args.database)
+        raise
+    print(f'Database "{args.database}" created with demo data.')
+
+
+if __name__ == '__main__':
+    main()
