@@ -18,3 +18,11 @@ class PolicyValidationError(ValidationError):
 
 class PolicyStateError(UserError):
     pass
+
+
+class CoverageValidationError(ValidationError):
+    pass
+
+
+class ExpenseAccessError(AccessError):
+    pass

@@ -1,0 +1,393 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"The ledger of consumption: expense records and their lines (BIL-1)"
+from decimal import Decimal
+
+from sql import Literal
+from sql.aggregate import Count, Max, Sum
+from sql.conditionals import Case, Coalesce
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
+from trytond.modules.currency.fields import Monetary
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from . import coverage_rules as rules
+from .exceptions import ExpenseAccessError
+
+CONSUMING = ['declared', 'actual']
+STATES = [
+    ('draft', "Draft"),
+    ('declared', "Declared"),
+    ('actual', "Actual"),
+    ('cancelled', "Cancelled"),
+    ]
+
+
+class Expense(Workflow, ModelSQL, ModelView):
+    "A document that records consumed services, e.g. a reimbursement"
+    __name__ = 'assistance.expense'
+    _states = {'readonly': Eval('state') != 'draft'}
+
+    policy = fields.Many2One(
+        'assistance.policy', "Policy", required=True, states=_states,
+        domain=[('state', '=', 'active')])
+    date = fields.Date("Date", required=True, states=_states)
+    description = fields.Char("Description", states=_states)
+    origin = fields.Reference(
+        "Origin", selection='get_origin', states=_states)
+    lines = fields.One2Many(
+        'assistance.expense.line', 'expense', "Lines",
+        states=_states,
+        domain=[('policy', '=', Eval('policy', -1))])
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"),
+        'on_change_with_currency')
+    amount = fields.Function(
+        Monetary("Amount", currency='currency', digits='currency'),
+        'get_total')
+    covered_amount = fields.Function(
+        Monetary("Covered Amount", currency='currency', digits='currency'),
+        'get_total')
+    insured_amount = fields.Function(
+        Monetary("Paid by the Insured", currency='currency',
+            digits='currency'),
+        'get_total')
+    state = fields.Selection(
+        STATES, "State", readonly=True, required=True, sort=False)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('policy')
+        cls._order = [('date', 'DESC'), ('id', 'DESC')]
+        cls._transitions |= {
+            ('draft', 'declared'),
+            ('declared', 'actual'),
+            ('declared', 'cancelled'),
+            ('actual', 'cancelled'),
+            ('cancelled', 'draft'),
+            }
+        cls._buttons.update({
+                'declare': {
+                    'invisible': Eval('state') != 'draft',
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'confirm': {
+                    'invisible': Eval('state') != 'declared',
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'cancel': {
+                    'invisible': ~Eval('state').in_(CONSUMING),
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                'draft': {
+                    'invisible': Eval('state') != 'cancelled',
+                    'icon': 'tryton-back',
+                    'depends': ['state'],
+                    },
+                })
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_date():
+        return Pool().get('ir.date').today()
+
+    @classmethod
+    def _get_origin(cls):
+        "Return the models that may cause an expense record"
+        return []
+
+    @classmethod
+    def get_origin(cls):
+        IrModel = Pool().get('ir.model')
+        models = cls._get_origin()
+        return [(None, '')] + [
+            (m, IrModel.get_name(m)) for m in models]
+
+    @fields.depends('policy', '_parent_policy.contract')
+    def on_change_with_currency(self, name=None):
+        return self.policy.contract.currency if self.policy else None
+
+    @classmethod
+    def get_total(cls, expenses, names):
+        fields_ = {
+            'amount': 'amount',
+            'covered_amount': 'covered_amount',
+            'insured_amount': 'insured_amount',
+            }
+        result = {n: {} for n in names}
+        for expense in expenses:
+            for name in names:
+                result[name][expense.id] = sum(
+                    (getattr(l, fields_[name]) or 0 for l in expense.lines),
+                    rules.ZERO)
+        return result
+
+    def get_rec_name(self, name):
+        return f'{self.policy.rec_name} ({self.date.strftime("%d.%m.%Y")})'
+
+    @classmethod
+    def check_modification(cls, mode, expenses, values=None, external=False):
+        super().check_modification(
+            mode, expenses, values=values, external=external)
+        if mode == 'delete':
+            for expense in expenses:
+                if expense.state not in {'draft', 'cancelled'}:
+                    raise ExpenseAccessError(gettext(
+                            'assistance_policy.msg_expense_delete',
+                            expense=expense.rec_name))
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('declared')
+    def declare(cls, expenses):
+        pool = Pool()
+        Line = pool.get('assistance.expense.line')
+        Line.declare([l for e in expenses for l in e.lines])
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('actual')
+    def confirm(cls, expenses):
+        pool = Pool()
+        Line = pool.get('assistance.expense.line')
+        Line.confirm([l for e in expenses for l in e.lines])
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('cancelled')
+    def cancel(cls, expenses):
+        pool = Pool()
+        Line = pool.get('assistance.expense.line')
+        Line.cancel([l for e in expenses for l in e.lines])
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, expenses):
+        pool = Pool()
+        Line = pool.get('assistance.expense.line')
+        Line.draft([l for e in expenses for l in e.lines])
+
+
+class ExpenseLine(ModelSQL, ModelView):
+    "One consumed service in the ledger: the engine reads only these"
+    __name__ = 'assistance.expense.line'
+    _states = {'readonly': Eval('state') != 'draft'}
+
+    expense = fields.Many2One(
+        'assistance.expense', "Expense Record", ondelete='CASCADE',
+        states=_states)
+    policy = fields.Many2One(
+        'assistance.policy', "Policy", required=True, states=_states)
+    contract = fields.Many2One(
+        'assistance.contract', "Contract", readonly=True,
+        help="The policy's contract, kept on the line "
+        "to sum aggregate limits fast.")
+    service = fields.Many2One(
+        'product.product', "Service", required=True, states=_states,
+        domain=[('type', '=', 'service')])
+    option = fields.Many2One(
+        'assistance.option', "Option", readonly=True,
+        help="The option of the programme that covers the service.")
+    date = fields.Date("Date", required=True, states=_states)
+    quantity = fields.Numeric(
+        "Quantity", digits=(16, 2), required=True, states=_states,
+        domain=[('quantity', '>', 0)])
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"),
+        'on_change_with_currency')
+    unit_price = Monetary(
+        "Unit Price", currency='currency', digits='currency', required=True,
+        states=_states)
+    amount = Monetary(
+        "Amount", currency='currency', digits='currency', readonly=True)
+    covered_quantity = fields.Numeric(
+        "Covered Quantity", digits=(16, 2), readonly=True)
+    covered_amount = Monetary(
+        "Covered Amount", currency='currency', digits='currency',
+        readonly=True, help="What the insurer pays.")
+    deductible_amount = Monetary(
+        "Deductible", currency='currency', digits='currency', readonly=True)
+    insured_amount = Monetary(
+        "Paid by the Insured", currency='currency', digits='currency',
+        readonly=True,
+        help="What the insured person pays beyond the deductible.")
+    coverage_status = fields.Selection([
+            (None, ""),
+            ('covered', "Covered"),
+            ('partial', "Partially Covered"),
+            ('refused', "Refused"),
+            ], "Coverage", readonly=True)
+    coverage_reason = fields.Char("Reason", readonly=True)
+    case_key = fields.Char(
+        "Case", states=_states,
+        help="The assistance case the line belongs to, "
+        "for per-case limits and deductibles.")
+    diagnosis = fields.Char("Diagnosis", states=_states)
+    origin = fields.Reference(
+        "Origin", selection='get_origin', readonly=True)
+    state = fields.Selection(
+        STATES, "State", readonly=True, required=True, sort=False)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('policy')
+        t = cls.__table__()
+        consuming = t.state.in_(CONSUMING)
+        cls._sql_indexes.update({
+                Index(t, (t.policy, Index.Range()), (t.date, Index.Range()),
+                    where=consuming),
+                Index(t, (t.contract, Index.Range()), (t.date, Index.Range()),
+                    where=consuming),
+                Index(t, (t.case_key, Index.Equality()), where=consuming),
+                })
+        cls._order = [('date', 'DESC'), ('id', 'DESC')]
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_quantity():
+        return 1
+
+    @classmethod
+    def default_date(cls):
+        return Pool().get('ir.date').today()
+
+    @fields.depends('expense', '_parent_expense.policy',
+        '_parent_expense.date')
+    def on_change_expense(self):
+        if self.expense:
+            self.policy = self.expense.policy
+            self.date = self.expense.date
+
+    @fields.depends('policy', '_parent_policy.contract')
+    def on_change_with_currency(self, name=None):
+        return self.policy.contract.currency if self.policy else None
+
+    @fields.depends('service', 'unit_price')
+    def on_change_service(self):
+        if self.service and self.unit_price is None:
+            self.unit_price = self.service.list_price_used
+
+    @classmethod
+    def _get_origin(cls):
+        "Return the models that may cause an expense line"
+        return ['assistance.expense']
+
+    @classmethod
+    def get_origin(cls):
+        IrModel = Pool().get('ir.model')
+        return [(None, '')] + [
+            (m, IrModel.get_name(m)) for m in cls._get_origin()]
+
+    def get_rec_name(self, name):
+        return f'{self.service.rec_name} — {self.policy.rec_name}'
+
+    @classmethod
+    def check_modification(cls, mode, lines, values=None, external=False):
+        super().check_modification(
+            mode, lines, values=values, external=external)
+        if mode == 'delete':
+            for line in lines:
+                if line.state in CONSUMING:
+                    raise ExpenseAccessError(gettext(
+                            'assistance_policy.msg_expense_line_delete',
+                            line=line.rec_name))
+
+    @classmethod
+    def consumption(cls, measure, scope, policy, first=None, last=None,
+            case_key=None, options=None, services=None, date=None):
+        """Return what the ledger consumed of a limit (measure amount,
+        quantity or days) or took as deductible (measure deductible) and, for
+        days, whether date is already counted: one aggregate query."""
+        line = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        where = line.state.in_(CONSUMING)
+        if scope == 'contract':
+            where &= line.contract == policy.contract.id
+        else:
+            where &= line.policy == policy.id
+        if first is not None:
+            where &= (line.date >= first) & (line.date <= last)
+        if case_key is not None:
+            where &= line.case_key == case_key
+        if options is not None:
+            where &= line.option.in_(options or [-1])
+        if services is not None:
+            where &= line.service.in_(services or [-1])
+        if measure == 'days':
+            columns = [
+                Count(line.date, distinct=True),
+                Max(Case((line.date == date, Literal(1)), else_=Literal(0)))]
+        else:
+            column = {
+                'amount': line.covered_amount,
+                'quantity': line.covered_quantity,
+                'deductible': line.deductible_amount,
+                }[measure]
+            columns = [Coalesce(Sum(column), 0), Literal(0)]
+        cursor.execute(*line.select(*columns, where=where))
+        consumed, counted = cursor.fetchone()
+        return Decimal(str(consumed or 0)), bool(counted)
+
+    def _decision_values(self, decision):
+        return {
+            'contract': self.policy.contract.id,
+            'option': decision.option,
+            'amount': decision.requested_amount,
+            'covered_quantity': decision.covered_quantity,
+            'covered_amount': decision.covered_amount,
+            'deductible_amount': decision.deductible,
+            'insured_amount': decision.insured_amount,
+            'coverage_status': decision.status,
+            'coverage_reason': decision.message,
+            }
+
+    @classmethod
+    def declare(cls, lines):
+        """Record the lines as declared consumption, each with the engine's
+        decision, under row locks so that concurrent declarations can never
+        overspend a remaining limit (P5)."""
+        pool = Pool()
+        Policy = pool.get('assistance.policy')
+        lines = sorted(lines, key=lambda l: l.id)
+        Policy.lock_coverage([(l.policy, l.service, l.date) for l in lines])
+        for line in lines:
+            decision = line.policy.check_coverage(
+                line.service, line.date, line.quantity, line.unit_price,
+                case=line.case_key, diagnosis=line.diagnosis)
+            values = line._decision_values(decision)
+            values['state'] = 'declared'
+            cls.write([line], values)
+        return lines
+
+    @classmethod
+    def confirm(cls, lines):
+        "Turn declared lines into actual ones"
+        cls.write([l for l in lines if l.state == 'declared'], {
+                'state': 'actual',
+                })
+
+    @classmethod
+    def cancel(cls, lines):
+        "Release what the lines consumed"
+        cls.write(lines, {'state': 'cancelled'})
+
+    @classmethod
+    def draft(cls, lines):
+        cls.write(lines, {'state': 'draft'})
