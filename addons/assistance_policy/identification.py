@@ -1,0 +1,576 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Identification of the insured person (REQ-2, POL-4, P8).
+
+One search box: a policy number, a fragment of the full name with a typo or
+a missing letter, a birth date, a phone in any format.  Persons keep
+normalised keys (name, document, phones, policy numbers) filled on create
+and write; the distinct words of all names form a small dictionary in which
+a misspelt word is corrected (pg_trgm on PostgreSQL, the same trigram
+measure in Python on SQLite) before the persons are looked up by exact
+words."""
+import datetime as dt
+from itertools import groupby
+
+from sql import Literal
+from sql.operators import Concat, Equal
+
+from trytond import backend
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.rpc import RPC
+from trytond.transaction import Transaction
+from trytond.wizard import Button, StateView, Wizard
+
+from . import policy_import_rules as rules
+
+# How many corrections of a misspelt word are tried, and how close they must
+# be (pg_trgm's similarity).
+FUZZY_ALTERNATIVES = 8
+FUZZY_THRESHOLD = 0.3
+CANDIDATES = 200
+
+
+def _is_postgresql():
+    return backend.name == 'postgresql'
+
+
+class NameWord(ModelSQL):
+    "A word of the insured persons' names, to correct misspelt searches"
+    __name__ = 'assistance.party.name_word'
+    word = fields.Char("Word", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [
+            ('word_uniq', Unique(t, t.word), 'assistance_policy.msg_name_word_unique'),
+            ]
+
+    @classmethod
+    def __register__(cls, module_name):
+        super().__register__(module_name)
+        if _is_postgresql():
+            cursor = Transaction().connection.cursor()
+            cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+            # Named without Tryton's idx_ prefix: set_indexes would drop it.
+            cursor.execute(
+                'CREATE INDEX IF NOT EXISTS assistance_name_word_trgm '
+                'ON "assistance_party_name_word" '
+                'USING gin ("word" gin_trgm_ops)')
+
+    @classmethod
+    def add_words(cls, names):
+        "Add the words of names that the dictionary does not have yet"
+        words = set()
+        for name in names:
+            words.update(rules.name_words(name))
+        if not words:
+            return
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        words = sorted(words)
+        known = set()
+        for sub in rules.chunks(words, 1000):
+            cursor.execute(*table.select(
+                    table.word, where=table.word.in_(sub)))
+            known.update(w for w, in cursor)
+        missing = [w for w in words if w not in known]
+        for sub in rules.chunks(missing, 1000):
+            cursor.execute(*table.insert(
+                    [table.word, table.create_uid, table.create_date],
+                    [[w, Transaction().user, dt.datetime.now()]
+                        for w in sub]))
+
+    @classmethod
+    def alternatives(cls, token):
+        """Return [(word, score)]: the dictionary words a typed token may
+        mean, the token itself and the words it begins first."""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        if _is_postgresql():
+            like = token.replace('\\', '\\\\').replace('%', '\\%').replace(
+                '_', '\\_') + '%'
+            cursor.execute(
+                'SELECT word FROM "assistance_party_name_word" '
+                'WHERE word LIKE %s LIMIT 50', (like,))
+            found = [w for w, in cursor]
+            cursor.execute(
+                'SET LOCAL pg_trgm.similarity_threshold = %s'
+                % float(FUZZY_THRESHOLD))
+            cursor.execute(
+                'SELECT word FROM "assistance_party_name_word" '
+                'WHERE word %% %s ORDER BY word <-> %s LIMIT %s',
+                (token, token, FUZZY_ALTERNATIVES))
+            found += [w for w, in cursor]
+        else:
+            cursor.execute(*table.select(table.word))
+            found = [w for w, in cursor
+                if w.startswith(token)
+                or rules.similarity(token, w) >= FUZZY_THRESHOLD]
+        scored = {w: rules.word_score(token, w) for w in found}
+        best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
+        prefixed = [x for x in best if x[1] >= 0.9]
+        fuzzy = [x for x in best if x[1] < 0.9][:FUZZY_ALTERNATIVES]
+        return prefixed[:50] + fuzzy
+
+
+class Party(metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+    identification_name = fields.Char(
+        "Name Key", readonly=True,
+        help="The name in lower case, with ё as е and Latin look-alike "
+        "letters as Cyrillic: what the identification search compares.")
+    id_document_key = fields.Char("Identity Document Key", readonly=True)
+    current_policy = fields.Function(fields.Many2One(
+            'assistance.policy', "Policy",
+            help="The policy in force on the identification date, "
+            "else the latest one."),
+        'get_current_policy')
+    current_insurer = fields.Function(fields.Many2One(
+            'party.party', "Insurer"), 'get_current_policy')
+    current_package = fields.Function(fields.Many2One(
+            'assistance.package', "Package"), 'get_current_policy')
+    current_programs = fields.Function(fields.Char("Programmes"),
+        'get_current_policy')
+    current_policy_status = fields.Function(fields.Selection([
+                (None, ""),
+                ('active', "In force"),
+                ('inactive', "Not in force"),
+                ], "Policy Status"),
+        'get_current_policy')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.identification_name, Index.Equality())),
+                Index(t, (t.id_document_key, Index.Equality())),
+                Index(t, (t.birth_date, Index.Range())),
+                })
+        cls.__rpc__.update({
+                'identify': RPC(),
+                })
+
+    @classmethod
+    def __register__(cls, module_name):
+        table_h = cls.__table_handler__(module_name)
+        filled = table_h.column_exist('identification_name')
+        super().__register__(module_name)
+        if not filled:
+            cls._fill_identification_keys()
+        if _is_postgresql():
+            cursor = Transaction().connection.cursor()
+            cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+            cursor.execute(
+                'CREATE INDEX IF NOT EXISTS party_identification_words '
+                'ON "party_party" USING gin '
+                '((string_to_array("identification_name", \' \')))')
+
+    @classmethod
+    def _fill_identification_keys(cls):
+        "Compute the keys of the parties created before this module"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id, table.name, table.id_document))
+        rows = cursor.fetchall()
+        for id_, name, document in rows:
+            cursor.execute(*table.update(
+                    [table.identification_name, table.id_document_key],
+                    [rules.name_key(name), rules.document_key(document)],
+                    where=table.id == id_))
+        NameWord = Pool().get('assistance.party.name_word')
+        NameWord.add_words(name for _, name, _ in rows)
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if 'name' in values:
+            values['identification_name'] = rules.name_key(values['name'])
+        if 'id_document' in values:
+            values['id_document_key'] = rules.document_key(
+                values['id_document'])
+        return values
+
+    @classmethod
+    def create(cls, vlist):
+        parties = super().create(vlist)
+        Pool().get('assistance.party.name_word').add_words(
+            v.get('name') for v in vlist)
+        return parties
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        Pool().get('assistance.party.name_word').add_words(
+            values.get('name') for values in args[1::2])
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        domain = super().search_rec_name(name, clause)
+        _, operator, value, *_ = clause
+        if operator in {'ilike', 'like'} and isinstance(value, str):
+            text = value.replace('\\%', '').replace('%', ' ').strip()
+            if len(text) >= 3:
+                ids = list(cls._identify_scores(
+                        rules.parse_query(text), 50))
+                if ids:
+                    domain = ['OR', domain, ('id', 'in', ids)]
+        return domain
+
+    @classmethod
+    def _identification_date(cls):
+        date = Transaction().context.get('identification_date')
+        if isinstance(date, str):
+            date = dt.date.fromisoformat(date)
+        return date or Pool().get('ir.date').today()
+
+    @classmethod
+    def get_current_policy(cls, parties, names):
+        Policy = Pool().get('assistance.policy')
+        date = cls._identification_date()
+        current = Policy.current_policies([p.id for p in parties], date)
+        result = {n: {} for n in names}
+        for party in parties:
+            policy, active = current.get(party.id, (None, False))
+            values = {
+                'current_policy': policy.id if policy else None,
+                'current_insurer': (
+                    policy.contract.insurer.id if policy else None),
+                'current_package': policy.package.id if policy else None,
+                'current_programs': (', '.join(
+                        p.rec_name for p in policy.package.programs)
+                    if policy else None),
+                'current_policy_status': (
+                    ('active' if active else 'inactive') if policy else None),
+                }
+            for name in names:
+                result[name][party.id] = values[name]
+        return result
+
+    @classmethod
+    def identify(cls, text, date=None, limit=20):
+        """Find the insured persons an operator's search text may mean.
+
+        Return a list of dicts, the persons with a policy in force on date
+        (default today) first, then by how well they match: party, name,
+        birth_date, matched (number, phone, document, name, birth_date),
+        score, policy, policy_number, active, contract, insurer,
+        insurer_name, package, package_name, programs, policy_state,
+        start_date, end_date."""
+        pool = Pool()
+        Policy = pool.get('assistance.policy')
+        if isinstance(date, str):
+            date = dt.date.fromisoformat(date)
+        if date is None:
+            date = pool.get('ir.date').today()
+        limit = max(1, min(int(limit or 20), 200))
+        query = rules.parse_query(text)
+        scores = cls._identify_scores(query, limit)
+        if not scores:
+            return []
+        current = Policy.current_policies(list(scores), date)
+        ranked = sorted(scores.items(), key=lambda x: (
+                not current.get(x[0], (None, False))[1], -x[1][0], x[0]))
+        return [cls._identification_result(
+                    cls(party_id), score, matched, *current.get(
+                        party_id, (None, False)))
+            for party_id, (score, matched) in ranked[:limit]]
+
+    @classmethod
+    def _identify_scores(cls, query, limit):
+        "Return party id → (score, how it matched) for a parsed query"
+        scores = {}
+
+        def add(ids, score, matched):
+            for id_ in ids:
+                if scores.get(id_, (0,))[0] < score:
+                    scores[id_] = (score, matched)
+        if query.number:
+            add(cls._identify_by_number(query.number, query.birth_date),
+                10, 'number')
+            add(cls._identify_by_document(query.number), 9, 'document')
+        if query.phone:
+            add(cls._identify_by_phone(query.phone, query.birth_date),
+                10, 'phone')
+        if query.tokens:
+            for id_, score in cls._identify_by_name(
+                    query.tokens, query.birth_date, limit).items():
+                add([id_], score, 'name')
+        elif query.birth_date and not scores:
+            add(cls._identify_by_birth_date(query.birth_date, limit),
+                1, 'birth_date')
+        return scores
+
+    @classmethod
+    def _identify_by_number(cls, key, birth_date=None):
+        Policy = Pool().get('assistance.policy')
+        policy = Policy.__table__()
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        where = policy.number_key == key
+        if birth_date:
+            where &= party.birth_date == birth_date
+        cursor.execute(*policy.join(party,
+                condition=policy.insured == party.id).select(
+                policy.insured, where=where, limit=CANDIDATES))
+        return [i for i, in cursor]
+
+    @classmethod
+    def _identify_by_document(cls, key):
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*party.select(party.id,
+                where=party.id_document_key == key, limit=CANDIDATES))
+        return [i for i, in cursor]
+
+    @classmethod
+    def _identify_by_phone(cls, key, birth_date=None):
+        Mechanism = Pool().get('party.contact_mechanism')
+        mechanism = Mechanism.__table__()
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        where = mechanism.phone_key == key
+        if birth_date:
+            where &= party.birth_date == birth_date
+        cursor.execute(*mechanism.join(party,
+                condition=mechanism.party == party.id).select(
+                mechanism.party, where=where, limit=CANDIDATES))
+        return [i for i, in cursor]
+
+    @classmethod
+    def _identify_by_birth_date(cls, birth_date, limit):
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*party.select(party.id,
+                where=party.birth_date == birth_date,
+                order_by=[party.identification_name], limit=limit))
+        return [i for i, in cursor]
+
+    @classmethod
+    def _identify_by_name(cls, tokens, birth_date, limit):
+        """Return party id → score for name tokens: first with the words as
+        typed (or begun), then with corrections of the misspelt ones."""
+        NameWord = Pool().get('assistance.party.name_word')
+        tokens = tokens[:4]
+        alternatives = [NameWord.alternatives(t) for t in tokens]
+        if not all(alternatives):
+            return {}
+        exact = [[w for w, s in a if s >= 0.9] for a in alternatives]
+        found = {}
+        if all(exact):
+            found = cls._search_words(exact, birth_date)
+        if len(found) < limit:
+            everything = [[w for w, _ in a] for a in alternatives]
+            if everything != exact:
+                found.update(cls._search_words(everything, birth_date))
+        scored = {}
+        for id_, words in found.items():
+            words = words.split() if words else []
+            scored[id_] = sum(
+                max((rules.word_score(t, w) for w in words), default=0)
+                for t in tokens) / len(tokens)
+        return scored
+
+    @classmethod
+    def _search_words(cls, alternatives, birth_date):
+        """Return party id → name key of the parties whose name has, for
+        each token, one of its alternative words"""
+        cursor = Transaction().connection.cursor()
+        if _is_postgresql():
+            where = ' AND '.join(
+                'string_to_array("identification_name", \' \') '
+                '&& %s::text[]' for _ in alternatives)
+            params = [list(a) for a in alternatives]
+            if birth_date:
+                where += ' AND "birth_date" = %s'
+                params.append(birth_date)
+            cursor.execute(
+                'SELECT "id", "identification_name" FROM "party_party" '
+                f'WHERE {where} LIMIT {CANDIDATES}', params)
+            return dict(cursor)
+        party = cls.__table__()
+        where = Literal(True)
+        for words in alternatives:
+            spaced = Concat(Concat(' ', party.identification_name), ' ')
+            condition = Literal(False)
+            for word in words:
+                condition |= spaced.like(f'% {word} %')
+            where &= condition
+        if birth_date:
+            where &= Equal(party.birth_date, birth_date)
+        cursor.execute(*party.select(
+                party.id, party.identification_name, where=where,
+                limit=CANDIDATES))
+        return dict(cursor)
+
+    @classmethod
+    def _identification_result(cls, party, score, matched, policy, active):
+        result = {
+            'party': party.id,
+            'name': party.name,
+            'birth_date': party.birth_date,
+            'matched': matched,
+            'score': round(score, 3),
+            'active': bool(active),
+            'policy': None, 'policy_number': None, 'contract': None,
+            'insurer': None, 'insurer_name': None, 'package': None,
+            'package_name': None, 'programs': [], 'policy_state': None,
+            'start_date': None, 'end_date': None,
+            }
+        if policy:
+            result.update({
+                    'policy': policy.id,
+                    'policy_number': policy.number,
+                    'contract': policy.contract.id,
+                    'insurer': policy.contract.insurer.id,
+                    'insurer_name': policy.contract.insurer.rec_name,
+                    'package': policy.package.id,
+                    'package_name': policy.package.rec_name,
+                    'programs': [p.rec_name for p in policy.package.programs],
+                    'policy_state': policy.state,
+                    'start_date': policy.start_date,
+                    'end_date': policy.end_date,
+                    })
+        return result
+
+
+class ContactMechanism(metaclass=PoolMeta):
+    __name__ = 'party.contact_mechanism'
+
+    phone_key = fields.Char(
+        "Phone Key", readonly=True,
+        help="The phone as international digits, e.g. 79161234567.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t, (t.phone_key, Index.Equality())))
+
+    @classmethod
+    def __register__(cls, module_name):
+        table_h = cls.__table_handler__(module_name)
+        filled = table_h.column_exist('phone_key')
+        super().__register__(module_name)
+        if not filled:
+            table = cls.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.select(table.id, table.value,
+                    where=table.type.in_(['phone', 'mobile'])))
+            for id_, value in cursor.fetchall():
+                cursor.execute(*table.update(
+                        [table.phone_key], [rules.phone_key(value)],
+                        where=table.id == id_))
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if 'value' in values or 'type' in values:
+            type_ = values.get('type')
+            if type_ in {'phone', 'mobile'} or (
+                    type_ is None and 'value' in values):
+                values['phone_key'] = rules.phone_key(values.get('value'))
+            elif 'type' in values:
+                values['phone_key'] = None
+        return values
+
+
+class Policy(metaclass=PoolMeta):
+    __name__ = 'assistance.policy'
+
+    number_key = fields.Char("Number Key", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.number_key, Index.Similarity(begin=True))))
+
+    @classmethod
+    def __register__(cls, module_name):
+        table_h = cls.__table_handler__(module_name)
+        filled = table_h.column_exist('number_key')
+        super().__register__(module_name)
+        if not filled:
+            table = cls.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.select(table.id, table.number))
+            for id_, number in cursor.fetchall():
+                cursor.execute(*table.update(
+                        [table.number_key], [rules.number_key(number)],
+                        where=table.id == id_))
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if 'number' in values:
+            values['number_key'] = rules.number_key(values['number'])
+        return values
+
+    @classmethod
+    def current_policies(cls, insured_ids, date):
+        """Return insured id → (policy, in force): the policy in force on
+        date (the latest period first), else the latest policy"""
+        if not insured_ids:
+            return {}
+        policies = cls.search([('insured', 'in', list(insured_ids))],
+            order=[('insured', 'ASC'), ('start_date', 'DESC'),
+                ('id', 'DESC')])
+        result = {}
+        for insured, group in groupby(policies, key=lambda p: p.insured.id):
+            group = list(group)
+            active = [p for p in group if p.state == 'active'
+                and p.start_date <= date <= p.end_date]
+            if active:
+                result[insured] = (active[0], True)
+            else:
+                usable = [p for p in group if p.state != 'cancelled']
+                result[insured] = ((usable or group)[0], False)
+        return result
+
+
+class IdentifyStart(ModelView):
+    "Identification of the insured person"
+    __name__ = 'assistance.identification.start'
+
+    text = fields.Char(
+        "Search",
+        help="Policy number, full name or part of it (typos are tolerated), "
+        "birth date (dd.mm.yyyy) or phone in any format.")
+    date = fields.Date(
+        "Date", required=True,
+        help="The date on which the policy must be in force.")
+    candidates = fields.Many2Many(
+        'party.party', None, None, "Insured Persons", readonly=True,
+        context={
+            'identification_date': Eval('date'),
+            },
+        depends=['date'],
+        help="The persons found, those with a policy in force first.")
+
+    @classmethod
+    def default_date(cls):
+        return Pool().get('ir.date').today()
+
+    @fields.depends('text', 'date')
+    def on_change_with_candidates(self):
+        Party = Pool().get('party.party')
+        if not self.text or len(self.text.strip()) < 2:
+            return []
+        return [c['party'] for c in Party.identify(self.text, self.date)]
+
+
+class Identify(Wizard):
+    "Identify the insured person"
+    __name__ = 'assistance.identification'
+
+    start = StateView('assistance.identification.start',
+        'assistance_policy.identification_start_view_form', [
+            Button("Close", 'end', 'tryton-close', default=True),
+            ])

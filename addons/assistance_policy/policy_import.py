@@ -1,0 +1,940 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Import of the insurers' policy lists from Excel (POL-1, P6).
+
+One record per uploaded file.  The file is read as a stream in chunks; for
+each chunk the known policies and persons are looked up with one query
+each, and the new and changed records are created and written in bulk.
+The preview runs the same planning without writing; applying runs in the
+task queue, commits after each chunk and shows its progress."""
+import datetime as dt
+import io
+import json
+import logging
+from collections import Counter
+from itertools import chain, islice
+
+from trytond.exceptions import UserError
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, ModelView, Workflow, fields, sequence_ordered
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction
+
+from . import policy_import_rules as rules
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 2000
+HEADER_SCAN = 30
+# The preview lists every changed, terminated and rejected row, and the
+# first LIST_LIMIT new and unchanged ones (their counts are always exact).
+LIST_LIMIT = 1000
+
+FIELD_SELECTION = [
+    ('number', "Policy Number"),
+    ('full_name', "Full Name"),
+    ('last_name', "Last Name"),
+    ('first_name', "First Name"),
+    ('middle_name', "Middle Name"),
+    ('birth_date', "Birth Date"),
+    ('package', "Package or Programme"),
+    ('start_date', "Start Date"),
+    ('end_date', "End Date"),
+    ('phone', "Phone"),
+    ('document', "Identity Document"),
+    ]
+
+
+class PolicyImportError(UserError):
+    pass
+
+
+def _format(value):
+    if isinstance(value, dt.date):
+        return value.strftime('%d.%m.%Y')
+    return '' if value is None else str(value)
+
+
+class PolicyImportTemplate(ModelSQL, ModelView):
+    "Policy List Column Template"
+    __name__ = 'assistance.policy.import.template'
+    name = fields.Char("Name", required=True)
+    insurer = fields.Many2One(
+        'party.party', "Insurer", required=True, ondelete='CASCADE',
+        help="The insurer whose lists use these column titles.")
+    lines = fields.One2Many(
+        'assistance.policy.import.template.line', 'template', "Columns",
+        help="The titles this insurer gives to each column. "
+        "Usual titles («Фамилия», «ФИО», «№ полиса», «Дата рождения»…) "
+        "are recognised without being listed here.")
+
+    def get_synonyms(self):
+        "Return field → column titles: the template's, then the usual ones"
+        own = {}
+        for line in self.lines:
+            own.setdefault(line.field, []).extend(line.get_titles())
+        return rules.merge_synonyms(own, rules.DEFAULT_SYNONYMS)
+
+    @classmethod
+    def remember(cls, template, insurer, mapping, labels):
+        """Add the titles of the file's recognised columns to the template
+        of the insurer (created when missing) and return it"""
+        Line = Pool().get('assistance.policy.import.template.line')
+        if not template:
+            template = cls(name=insurer.rec_name, insurer=insurer, lines=[])
+            template.save()
+        known = {(l.field, rules.normalise_header(t))
+            for l in template.lines for t in l.get_titles()}
+        to_create = []
+        for field, column in sorted(mapping.items(), key=lambda x: x[1]):
+            label = labels[column] if column < len(labels) else None
+            if label and (field, rules.normalise_header(label)) not in known:
+                to_create.append({
+                        'template': template.id, 'field': field,
+                        'titles': label, 'sequence': column + 1})
+        Line.create(to_create)
+        return template
+
+
+class PolicyImportTemplateLine(sequence_ordered(), ModelSQL, ModelView):
+    "Policy List Column Template Line"
+    __name__ = 'assistance.policy.import.template.line'
+    template = fields.Many2One(
+        'assistance.policy.import.template', "Template", required=True,
+        ondelete='CASCADE')
+    field = fields.Selection(FIELD_SELECTION, "Field", required=True,
+        help="What the column holds.")
+    titles = fields.Char("Column Titles", required=True,
+        help="The titles of the column in the insurer's files, "
+        "separated by «;».")
+
+    def get_titles(self):
+        return [t.strip() for t in (self.titles or '').split(';') if t.strip()]
+
+
+class PolicyImport(Workflow, ModelSQL, ModelView):
+    "Policy List Import"
+    __name__ = 'assistance.policy.import'
+    _states = {
+        'readonly': Eval('state') != 'draft',
+        }
+
+    contract = fields.Many2One(
+        'assistance.contract', "Contract", required=True, states=_states,
+        domain=[('state', 'in', ['draft', 'active'])],
+        help="The contract whose policies the list holds.")
+    insurer = fields.Function(
+        fields.Many2One('party.party', "Insurer"), 'on_change_with_insurer')
+    mode = fields.Selection([
+            ('attach', "Attachment and changes"),
+            ('detach', "Detachment"),
+            ], "Mode", required=True, states=_states,
+        help="Attachment and changes: new policies are created, known ones "
+        "(same contract and policy number) updated.\n"
+        "Detachment: the listed policies end on the detachment date.")
+    detach_date = fields.Date(
+        "Detachment Date",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'required': Eval('mode') == 'detach',
+            'invisible': Eval('mode') != 'detach',
+            },
+        help="The last day of cover of the listed policies.")
+    package = fields.Many2One(
+        'assistance.package', "Default Package",
+        domain=[('contract', '=', Eval('contract', -1))],
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('mode') != 'attach',
+            },
+        help="The package of the rows that do not name one.")
+    template = fields.Many2One(
+        'assistance.policy.import.template', "Column Template",
+        domain=[If(Eval('insurer'), ('insurer', '=', Eval('insurer', -1)),
+                ())],
+        states=_states,
+        help="The column titles of this insurer's lists. Left empty, the "
+        "insurer's template is used, or created from this file's columns.")
+    file = fields.Binary(
+        "File", filename='file_name', required=True, states=_states,
+        help="The insurer's list as an Excel file (.xlsx or .xls).")
+    file_name = fields.Char("File Name", states=_states)
+    header_row = fields.Integer("Header Row", readonly=True,
+        help="The row of the file holding the column titles, found "
+        "automatically.")
+    columns = fields.Text("Recognised Columns", readonly=True)
+    header = fields.Text("Header", readonly=True)
+    total_rows = fields.Integer("Rows", readonly=True)
+    processed_rows = fields.Integer("Processed Rows", readonly=True)
+    progress = fields.Function(fields.Float("Progress"), 'get_progress')
+    new_count = fields.Integer("New", readonly=True)
+    changed_count = fields.Integer("Changed", readonly=True)
+    unchanged_count = fields.Integer("Unchanged", readonly=True)
+    terminated_count = fields.Integer("To Be Terminated", readonly=True)
+    error_count = fields.Integer("Errors", readonly=True)
+    lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Rows", readonly=True)
+    new_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "New Policies",
+        filter=[('kind', '=', 'new')], readonly=True)
+    changed_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Changed Policies",
+        filter=[('kind', '=', 'changed')], readonly=True)
+    unchanged_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Unchanged Policies",
+        filter=[('kind', '=', 'unchanged')], readonly=True)
+    terminated_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Terminated Policies",
+        filter=[('kind', '=', 'terminate')], readonly=True)
+    error_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Rejected Rows",
+        filter=[('kind', '=', 'error')], readonly=True)
+    errors_file = fields.Function(fields.Binary(
+            "Error File", filename='errors_file_name',
+            help="The rejected rows with the reason, to send back to "
+            "the insurer."),
+        'get_errors_file')
+    errors_file_name = fields.Function(
+        fields.Char("Error File Name"), 'get_errors_file_name')
+    message = fields.Text("Message", readonly=True,
+        states={
+            'invisible': ~Eval('message'),
+            })
+    state = fields.Selection([
+            ('draft', "Draft"),
+            ('preview', "Preview"),
+            ('running', "Running"),
+            ('done', "Done"),
+            ('error', "Error"),
+            ], "State", readonly=True, required=True, sort=False)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('contract')
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+        cls._transitions |= {
+            ('draft', 'preview'),
+            ('preview', 'preview'),
+            ('error', 'preview'),
+            ('preview', 'running'),
+            ('error', 'running'),
+            ('running', 'done'),
+            ('running', 'error'),
+            ('preview', 'draft'),
+            ('error', 'draft'),
+            }
+        cls._buttons.update({
+                'draft': {
+                    'invisible': ~Eval('state').in_(['preview', 'error']),
+                    'icon': 'tryton-back',
+                    'depends': ['state'],
+                    },
+                'preview': {
+                    'invisible': ~Eval('state').in_(
+                        ['draft', 'preview', 'error']),
+                    'icon': 'tryton-search',
+                    'depends': ['state'],
+                    },
+                'apply': {
+                    'invisible': ~Eval('state').in_(['preview', 'error']),
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                })
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_mode():
+        return 'attach'
+
+    @fields.depends('contract', '_parent_contract.insurer')
+    def on_change_with_insurer(self, name=None):
+        return self.contract.insurer if self.contract else None
+
+    def get_rec_name(self, name):
+        return self.file_name or str(self.id)
+
+    def get_progress(self, name):
+        if not self.total_rows:
+            return 0.0
+        return min(1.0, (self.processed_rows or 0) / self.total_rows)
+
+    def get_errors_file(self, name):
+        Line = Pool().get('assistance.policy.import.line')
+        if not self.error_count:
+            return None
+        names = Line.fields_get(['row', 'column', 'reason'])
+        lines = Line.search([
+                ('import_', '=', self.id), ('kind', '=', 'error')])
+        return errors_xlsx(
+            json.loads(self.header or '[]'), lines,
+            names['row']['string'], names['column']['string'],
+            names['reason']['string'])
+
+    def get_errors_file_name(self, name):
+        base = (self.file_name or 'list').rsplit('.', 1)[0]
+        return f'{base}-errors.xlsx'
+
+    @classmethod
+    def copy(cls, imports, default=None):
+        default = default.copy() if default else {}
+        for name in ['lines', 'header_row', 'columns', 'header',
+                'total_rows', 'processed_rows', 'new_count',
+                'changed_count', 'unchanged_count', 'terminated_count',
+                'error_count', 'message']:
+            default.setdefault(name, None)
+        return super().copy(imports, default=default)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, imports):
+        cls._clear(imports)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('preview')
+    def preview(cls, imports):
+        "Read the file and show what applying it would do"
+        for import_ in imports:
+            import_._process(apply=False)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('running')
+    def apply(cls, imports):
+        "Write the list in the task queue"
+        cls.write(imports, {'processed_rows': 0, 'message': None})
+        cls.__queue__.apply_rows(imports)
+
+    @classmethod
+    @Workflow.transition('done')
+    def done(cls, imports):
+        pass
+
+    @classmethod
+    @Workflow.transition('error')
+    def fail(cls, imports):
+        pass
+
+    @classmethod
+    def apply_rows(cls, imports):
+        "Apply the rows of the imports (run by the task queue)"
+        transaction = Transaction()
+        for import_ in imports:
+            if import_.state != 'running':
+                continue
+            try:
+                import_._process(apply=True, commit=True)
+            except Exception as exception:
+                logger.warning(
+                    "import %s failed", import_.id, exc_info=True)
+                transaction.rollback()
+                import_ = cls(import_.id)
+                message = getattr(exception, 'message', None) or str(
+                    exception)
+                cls.write([import_], {'message': message})
+                cls.fail([import_])
+            else:
+                cls.done([import_])
+            transaction.commit()
+
+    @classmethod
+    def _clear(cls, imports, keep_total=False):
+        Line = Pool().get('assistance.policy.import.line')
+        Line.delete(Line.search([('import_', 'in', [i.id for i in imports])]))
+        if not keep_total:
+            cls.write(imports, {'total_rows': None})
+        cls.write(imports, {
+                'processed_rows': None,
+                'new_count': None, 'changed_count': None,
+                'unchanged_count': None, 'terminated_count': None,
+                'error_count': None, 'message': None,
+                })
+
+    # -- Reading -------------------------------------------------------------
+
+    def get_synonyms(self):
+        "Return field → column titles to recognise (override to add some)"
+        if self.template:
+            return self.template.get_synonyms()
+        return rules.merge_synonyms(rules.DEFAULT_SYNONYMS)
+
+    def _find_template(self):
+        Template = Pool().get('assistance.policy.import.template')
+        if self.template:
+            return self.template
+        templates = Template.search(
+            [('insurer', '=', self.contract.insurer.id)],
+            order=[('id', 'DESC')], limit=1)
+        return templates[0] if templates else None
+
+    def _open(self):
+        """Return (header position, mapping, labels, numbered rows after the
+        header)"""
+        if not self.file:
+            raise PolicyImportError(gettext(
+                    'assistance_policy.msg_import_no_file'))
+        try:
+            rows = rules.iter_rows(bytes(self.file), self.file_name)
+            head = list(islice(rows, HEADER_SCAN))
+        except Exception as exception:
+            raise PolicyImportError(gettext(
+                    'assistance_policy.msg_import_unreadable',
+                    file=self.file_name or '',
+                    error=str(exception))) from exception
+        position, mapping, labels = rules.find_header(
+            head, self.get_synonyms())
+        if position is None or not rules.mapping_is_usable(
+                mapping, self.mode):
+            raise PolicyImportError(gettext(
+                    'assistance_policy.msg_import_no_header',
+                    file=self.file_name or ''))
+        body = chain(
+            enumerate(head[position + 1:], position + 2),
+            enumerate(rows, len(head) + 1))
+        return position, mapping, labels, body
+
+    def _describe_columns(self, mapping, labels):
+        names = dict(self.__class__._field_names())
+        return '\n'.join(
+            f'{labels[c]} → {names[f]}'
+            for f, c in sorted(mapping.items(), key=lambda x: x[1]))
+
+    @classmethod
+    def _field_names(cls):
+        Line = Pool().get('assistance.policy.import.template.line')
+        return Line.fields_get(['field'])['field']['selection']
+
+    # -- Processing ----------------------------------------------------------
+
+    def _process(self, apply=False, commit=False):
+        pool = Pool()
+        Template = pool.get('assistance.policy.import.template')
+        Line = pool.get('assistance.policy.import.line')
+        self.__class__._clear([self], keep_total=apply)
+        if not self.template:
+            self.template = self._find_template()
+        position, mapping, labels, body = self._open()
+        if not apply:
+            self.template = Template.remember(
+                self.template, self.contract.insurer, mapping, labels)
+        run = _Run(self, mapping, labels, apply)
+        self.__class__.write([self], {
+                'template': self.template.id if self.template else None,
+                'header_row': position + 1,
+                'columns': self._describe_columns(mapping, labels),
+                'header': json.dumps(labels, ensure_ascii=False),
+                })
+        if commit:
+            Transaction().commit()
+        for chunk in rules.chunks(
+                ((n, c) for n, c in body if not rules.is_blank(c)
+                    and not rules.is_footer(c, mapping)), CHUNK):
+            parsed = [rules.parse_row(n, c, mapping, self.mode)
+                for n, c in chunk]
+            run.process(parsed)
+            Line.create(run.pop_lines())
+            if apply:
+                self.__class__.write([self], {
+                        'processed_rows': run.counts['rows'],
+                        'total_rows': max(
+                            self.total_rows or 0, run.counts['rows']),
+                        })
+                if commit:
+                    Transaction().commit()
+        self.__class__.write([self], run.totals())
+
+
+class _Run:
+    "The state of one pass over a file: what was seen, planned and counted"
+
+    def __init__(self, import_, mapping, labels, apply):
+        pool = Pool()
+        self.import_ = import_
+        self.contract = import_.contract
+        self.mapping = mapping
+        self.labels = labels
+        self.apply = apply
+        self.mode = import_.mode
+        self.seen = set()
+        self.persons = {}    # (name key, birth date) → party id or 'new:n'
+        self.documents = {}  # document key → (party id or 'new:n', name key)
+        self.counts = Counter()
+        self.lines = []
+        self.new_persons = 0
+        self.packages = self._package_index()
+        Policy = pool.get('assistance.policy')
+        self.field_names = {
+            f: d['string'] for f, d in Policy.fields_get(
+                ['package', 'start_date', 'end_date']).items()}
+        Party = pool.get('party.party')
+        self.field_names['phone'] = gettext(
+            'assistance_policy.msg_import_phone_field')
+        self.field_names['insured'] = Party.fields_get(
+            ['name'])['name']['string']
+        self.package_names = {}
+
+    def _package_index(self):
+        Package = Pool().get('assistance.package')
+        packages = Package.search([('contract', '=', self.contract.id)])
+        index = rules.package_index(
+            [(p.id, p.code, p.name) for p in packages])
+        # A programme names the package when only one package holds it.
+        holders = {}
+        for package in packages:
+            for program in package.programs:
+                holders.setdefault(program, []).append(package.id)
+        for program, ids in holders.items():
+            if len(ids) == 1:
+                for text in (program.code, program.name):
+                    if text:
+                        index.setdefault(rules.normalise_header(text), ids[0])
+        return index
+
+    # -- Counting and lines ---------------------------------------------------
+
+    def totals(self):
+        return {
+            'total_rows': self.counts['rows'],
+            'processed_rows': self.counts['rows'],
+            'new_count': self.counts['new'],
+            'changed_count': self.counts['changed'],
+            'unchanged_count': self.counts['unchanged'],
+            'terminated_count': self.counts['terminate'],
+            'error_count': self.counts['error'],
+            }
+
+    def pop_lines(self):
+        lines, self.lines = self.lines, []
+        return lines
+
+    def _label(self, field):
+        column = self.mapping.get(field)
+        if column is not None and column < len(self.labels) and (
+                self.labels[column]):
+            return self.labels[column]
+        return dict(PolicyImport._field_names()).get(field, field)
+
+    def record(self, kind, parsed, policy=None, person=None, difference=None,
+            errors=None):
+        self.counts[kind] += 1
+        if kind in {'new', 'unchanged'} and self.counts[kind] > LIST_LIMIT:
+            return
+        values = parsed.values
+        line = {
+            'import_': self.import_.id,
+            'row': parsed.row,
+            'kind': kind,
+            'number': values.get('number'),
+            'full_name': values.get('full_name'),
+            'birth_date': values.get('birth_date'),
+            'policy': policy if isinstance(policy, int) else None,
+            'person': person if isinstance(person, int) else None,
+            'difference': difference,
+            }
+        if errors:
+            line['column'] = ', '.join(
+                dict.fromkeys(self._label(f) for f, _ in errors))
+            line['reason'] = '; '.join(dict.fromkeys(
+                    gettext(f'assistance_policy.msg_import_{r}',
+                        column=self._label(f))
+                    for f, r in errors))
+            line['cells'] = json.dumps(
+                [rules.cell_text(c) for c in parsed.cells],
+                ensure_ascii=False)
+        self.lines.append(line)
+
+    def describe(self, changes):
+        parts = []
+        for field, (old, new) in changes.items():
+            if field == 'package':
+                old, new = self._package_name(old), self._package_name(new)
+            parts.append(
+                f'{self.field_names[field]}: {_format(old)} → {_format(new)}')
+        return '\n'.join(parts)
+
+    def _package_name(self, package_id):
+        if package_id is None:
+            return None
+        if package_id not in self.package_names:
+            Package = Pool().get('assistance.package')
+            self.package_names[package_id] = Package(package_id).rec_name
+        return self.package_names[package_id]
+
+    # -- Planning -------------------------------------------------------------
+
+    def process(self, parsed_rows):
+        "Plan (and apply) one chunk of parsed rows"
+        good = []
+        for parsed in parsed_rows:
+            self.counts['rows'] += 1
+            errors = list(parsed.errors)
+            number = parsed.values.get('number')
+            if number:
+                if number in self.seen:
+                    errors.append(('number', 'duplicate_in_file'))
+                self.seen.add(number)
+            if not errors and self.mode == 'attach':
+                errors.extend(self._check_package(parsed.values))
+            if errors:
+                self.record('error', parsed, errors=errors)
+            else:
+                good.append(parsed)
+        existing = self._existing_policies(
+            [p.values['number'] for p in good])
+        if self.mode == 'detach':
+            self._plan_detach(good, existing)
+        else:
+            self._plan_attach(good, existing)
+
+    def _check_package(self, values):
+        text = values.get('package')
+        if text:
+            package = self.packages.get(rules.normalise_header(text))
+            if package is None:
+                return [('package', 'unknown_package')]
+            values['package'] = package
+        elif self.import_.package:
+            values['default_package'] = self.import_.package.id
+        return []
+
+    def _existing_policies(self, numbers):
+        "Return number → the policy's values and its insured person's keys"
+        pool = Pool()
+        Policy = pool.get('assistance.policy')
+        Party = pool.get('party.party')
+        policy, party = Policy.__table__(), Party.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {}
+        for sub in rules.chunks(numbers, 1000):
+            cursor.execute(*policy.join(party,
+                    condition=policy.insured == party.id).select(
+                    policy.id, policy.number, policy.insured, policy.package,
+                    policy.start_date, policy.end_date, policy.state,
+                    party.identification_name, party.birth_date,
+                    where=(policy.contract == self.contract.id)
+                    & policy.number.in_(sub)))
+            for (id_, number, insured, package, start, end, state,
+                    name, birth) in cursor:
+                result[number] = {
+                    'id': id_, 'insured': insured, 'package': package,
+                    'start_date': _date(start), 'end_date': _date(end),
+                    'state': state, 'name_key': name,
+                    'birth_date': _date(birth),
+                    }
+        return result
+
+    def _plan_detach(self, rows, existing):
+        date = self.import_.detach_date
+        writes = []
+        for parsed in rows:
+            current = existing.get(parsed.values['number'])
+            if not current:
+                self.record('error', parsed,
+                    errors=[('number', 'unknown_policy')])
+            elif current['end_date'] <= date:
+                self.record('unchanged', parsed, policy=current['id'],
+                    person=current['insured'])
+            elif date < current['start_date']:
+                self.record('error', parsed,
+                    errors=[('end_date', 'detach_before_start')])
+            else:
+                changes = {'end_date': (current['end_date'], date)}
+                self.record('terminate', parsed, policy=current['id'],
+                    person=current['insured'],
+                    difference=self.describe(changes))
+                writes.append(current['id'])
+        if self.apply and writes:
+            Policy = Pool().get('assistance.policy')
+            Policy.write(Policy.browse(writes), {
+                    'end_date': date,
+                    'source_import': self.import_.id,
+                    })
+
+    def _plan_attach(self, rows, existing):
+        known = self._known_persons(
+            [p.values for p in rows
+                if p.values['number'] not in existing])
+        phones = self._known_phones(rows, existing, known)
+        plan = _Plan()
+        for parsed in rows:
+            values = parsed.values
+            current = existing.get(values['number'])
+            if current:
+                self._plan_existing(plan, parsed, current, phones)
+            else:
+                self._plan_new(plan, parsed, known, phones)
+        if self.apply:
+            plan.apply(self)
+
+    def _plan_existing(self, plan, parsed, current, phones):
+        values = parsed.values
+        if (current['name_key'] and values['name_key'] != current['name_key']
+                ) or (values.get('birth_date') and current['birth_date']
+                and values['birth_date'] != current['birth_date']):
+            self.record('error', parsed,
+                errors=[('full_name', 'conflicting_person')])
+            return
+        changes = rules.policy_difference(current, values)
+        phone = values.get('phone')
+        if phone and (current['insured'], phone) not in phones:
+            changes['phone'] = (None, phone)
+            plan.phones.append((current['insured'], phone))
+            phones.add((current['insured'], phone))
+        if changes:
+            self.record('changed', parsed, policy=current['id'],
+                person=current['insured'], difference=self.describe(changes))
+            policy_changes = {f: new for f, (_, new) in changes.items()
+                if f != 'phone'}
+            if policy_changes:
+                plan.writes.append((current['id'], policy_changes))
+        else:
+            self.record('unchanged', parsed, policy=current['id'],
+                person=current['insured'])
+
+    def _plan_new(self, plan, parsed, known, phones):
+        values = parsed.values
+        package = values.get('package') or values.get('default_package')
+        if not package:
+            self.record('error', parsed,
+                errors=[('package', 'unknown_package')])
+            return
+        start = values.get('start_date') or self.contract.start_date
+        end = values.get('end_date') or self.contract.end_date
+        if end < start:
+            self.record('error', parsed, errors=[('end_date', 'bad_period')])
+            return
+        person, conflict = self._person(values, known)
+        if conflict:
+            self.record('error', parsed,
+                errors=[('full_name', 'conflicting_person')])
+            return
+        if person is None:
+            self.new_persons += 1
+            person = f'new:{self.new_persons}'
+            plan.persons[person] = values
+        if rules.person_key(values):
+            self.persons[rules.person_key(values)] = person
+        if values.get('document'):
+            self.documents[values['document']] = (person, values['name_key'])
+        phone = values.get('phone')
+        if phone and (person, phone) not in phones:
+            plan.phones.append((person, phone))
+            phones.add((person, phone))
+        plan.policies.append((person, {
+                    'number': values['number'],
+                    'package': package,
+                    'start_date': start,
+                    'end_date': end,
+                    }))
+        self.record('new', parsed, person=person)
+
+    def _person(self, values, known):
+        "Return (the known person of the row or None, whether they conflict)"
+        by_document = None
+        if values.get('document'):
+            found = self.documents.get(values['document']) or known[
+                'documents'].get(values['document'])
+            if found:
+                by_document, name = found
+                if name and name != values['name_key']:
+                    return None, True
+        key = rules.person_key(values)
+        by_name = None
+        if key:
+            by_name = self.persons.get(key) or known['names'].get(key)
+        if by_document and by_name and by_document != by_name:
+            return None, True
+        return by_document or by_name, False
+
+    def _known_persons(self, rows):
+        "Return the persons already in the database matching the rows"
+        Party = Pool().get('party.party')
+        party = Party.__table__()
+        cursor = Transaction().connection.cursor()
+        names = sorted({v['name_key'] for v in rows
+                if rules.person_key(v)
+                and rules.person_key(v) not in self.persons})
+        documents = sorted({v['document'] for v in rows
+                if v.get('document') and v['document'] not in self.documents})
+        known = {'names': {}, 'documents': {}}
+        for sub in rules.chunks(names, 1000):
+            cursor.execute(*party.select(
+                    party.id, party.identification_name, party.birth_date,
+                    where=party.identification_name.in_(sub),
+                    order_by=[party.id.desc]))
+            for id_, name, birth in cursor:
+                known['names'][(name, _date(birth))] = id_
+        for sub in rules.chunks(documents, 1000):
+            cursor.execute(*party.select(
+                    party.id, party.id_document_key,
+                    party.identification_name,
+                    where=party.id_document_key.in_(sub),
+                    order_by=[party.id.desc]))
+            for id_, document, name in cursor:
+                known['documents'][document] = (id_, name)
+        return known
+
+    def _known_phones(self, rows, existing, known):
+        "Return the (person, phone key) pairs already recorded"
+        Mechanism = Pool().get('party.contact_mechanism')
+        mechanism = Mechanism.__table__()
+        phones = sorted({p.values['phone'] for p in rows
+                if p.values.get('phone')})
+        if not phones:
+            return set()
+        persons = {e['insured'] for e in existing.values()}
+        persons.update(known['names'].values())
+        persons.update(i for i, _ in known['documents'].values())
+        persons.update(p for p in self.persons.values() if isinstance(p, int))
+        cursor = Transaction().connection.cursor()
+        result = set()
+        for sub in rules.chunks(sorted(persons), 1000):
+            cursor.execute(*mechanism.select(
+                    mechanism.party, mechanism.phone_key,
+                    where=mechanism.party.in_(sub)
+                    & mechanism.phone_key.in_(phones)))
+            result.update(cursor)
+        return result
+
+
+class _Plan:
+    "What one chunk writes: persons, phones, new policies, changes"
+
+    def __init__(self):
+        self.persons = {}    # 'new:n' → row values
+        self.phones = []     # (person, phone key)
+        self.policies = []   # (person, values)
+        self.writes = []     # (policy id, values)
+
+    def apply(self, run):
+        pool = Pool()
+        Party = pool.get('party.party')
+        Mechanism = pool.get('party.contact_mechanism')
+        Policy = pool.get('assistance.policy')
+        created = {}
+        if self.persons:
+            refs = list(self.persons)
+            parties = Party.create([{
+                        'name': self.persons[r]['full_name'],
+                        'birth_date': self.persons[r].get('birth_date'),
+                        'id_document': self.persons[r].get('document_text'),
+                        } for r in refs])
+            created = {r: p.id for r, p in zip(refs, parties)}
+            for key, person in list(run.persons.items()):
+                if person in created:
+                    run.persons[key] = created[person]
+            for key, (person, name) in list(run.documents.items()):
+                if person in created:
+                    run.documents[key] = (created[person], name)
+
+        def person_id(person):
+            return created.get(person, person)
+        if self.phones:
+            Mechanism.create([{
+                        'party': person_id(p), 'type': 'mobile',
+                        'value': '+' + phone,
+                        } for p, phone in self.phones])
+        if self.policies:
+            Policy.create([dict(values,
+                        insured=person_id(p), contract=run.contract.id,
+                        state='active', source_import=run.import_.id)
+                    for p, values in self.policies])
+        if self.writes:
+            groups = {}
+            for id_, values in self.writes:
+                key = tuple(sorted(values.items()))
+                groups.setdefault(key, []).append(id_)
+            args = []
+            for key, ids in groups.items():
+                args.extend([Policy.browse(ids),
+                        dict(key, source_import=run.import_.id)])
+            Policy.write(*args)
+
+
+def _date(value):
+    "Dates read by SQL (SQLite returns text)"
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value
+
+
+class PolicyImportLine(ModelSQL, ModelView):
+    "Policy List Import Row"
+    __name__ = 'assistance.policy.import.line'
+    import_ = fields.Many2One(
+        'assistance.policy.import', "Import", required=True,
+        ondelete='CASCADE')
+    row = fields.Integer("Row", readonly=True,
+        help="The row number in the file.")
+    kind = fields.Selection([
+            ('new', "New"),
+            ('changed', "Changed"),
+            ('unchanged', "Unchanged"),
+            ('terminate', "To Be Terminated"),
+            ('error', "Error"),
+            ], "Kind", readonly=True)
+    number = fields.Char("Policy Number", readonly=True)
+    full_name = fields.Char("Full Name", readonly=True)
+    birth_date = fields.Date("Birth Date", readonly=True)
+    policy = fields.Many2One(
+        'assistance.policy', "Policy", readonly=True, ondelete='SET NULL')
+    person = fields.Many2One(
+        'party.party', "Insured Person", readonly=True, ondelete='SET NULL')
+    difference = fields.Text("Changes", readonly=True,
+        help="Each changed field: the value before → the value of the file.")
+    column = fields.Char("Column", readonly=True)
+    reason = fields.Text("Reason", readonly=True)
+    cells = fields.Text("Row Values", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('import_')
+        cls._order = [('row', 'ASC'), ('id', 'ASC')]
+
+
+def errors_xlsx(labels, lines, row_title, column_title, reason_title):
+    "Return the bytes of an .xlsx with the rejected rows and their reasons"
+    import xlsxwriter
+    output = io.BytesIO()
+    workbook = xlsxwriter.Workbook(output, {'in_memory': True})
+    sheet = workbook.add_worksheet()
+    bold = workbook.add_format({'bold': True})
+    header = [row_title] + [l or '' for l in labels] + [
+        column_title, reason_title]
+    sheet.write_row(0, 0, header, bold)
+    for index, line in enumerate(lines, 1):
+        cells = json.loads(line.cells or '[]')
+        cells += [None] * (len(labels) - len(cells))
+        sheet.write_row(index, 0,
+            [line.row] + cells + [line.column or '', line.reason or ''])
+    sheet.freeze_panes(1, 0)
+    workbook.close()
+    return output.getvalue()
+
+
+class Policy(metaclass=PoolMeta):
+    __name__ = 'assistance.policy'
+
+    source_import = fields.Many2One(
+        'assistance.policy.import', "Source Import", readonly=True,
+        ondelete='SET NULL',
+        help="The policy list import that made the latest change; "
+        "empty when the change was made by hand.")
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        # The history tells which import made each change: a change made
+        # otherwise must not keep the previous import as its source.
+        if mode == 'write' and 'source_import' not in values:
+            values['source_import'] = None
+        return values
