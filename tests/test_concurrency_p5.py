@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from trytond import backend
-from trytond.tests.test_tryton import DB_NAME
+from trytond.tests.test_tryton import DB_NAME, drop_db
 
 from coverage_tools import build_contract, declare_once
 
@@ -25,7 +25,13 @@ LIMIT = Decimal(10000)
 PRICE = Decimal(1000)
 
 
-def test_aggregate_limit_under_concurrency():
+@pytest.fixture
+def database():
+    yield DB_NAME
+    drop_db()
+
+
+def test_aggregate_limit_under_concurrency(database):
     setup = build_contract(
         insured=CLIENTS, aggregate_limit=LIMIT, name=__name__)
     date = setup['start'] + dt.timedelta(days=10)

@@ -8,6 +8,7 @@ from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
+from . import coverage_path
 from .exceptions import ContractAccessError, ContractValidationError
 
 
@@ -311,13 +312,8 @@ class Option(ContractNodeMixin, ModelSQL, ModelView):
 
     def covers_product(self, product):
         "Tell whether the service falls in one of the option's categories"
-        covered = {c.id for c in self.categories}
-        for category in product.categories_all:
-            while category:
-                if category.id in covered:
-                    return True
-                category = category.parent
-        return False
+        return bool({c.id for c in self.categories}
+            & coverage_path.service_ancestors(product.id))
 
 
 class OptionCategory(ModelSQL):

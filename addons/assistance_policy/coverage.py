@@ -60,16 +60,6 @@ class CoverageNodeMixin:
         node = self.option or self.program or self.package or self.contract
         return node.rec_name
 
-    def applies_to(self, policy, option):
-        "Tell whether the rule is on the path of option under policy"
-        if self.package and self.package != policy.package:
-            return False
-        if self.program and self.program != option.program:
-            return False
-        if self.option and self.option != option:
-            return False
-        return True
-
     def node_options(self):
         "Return the ids of the options under the node, None for all"
         if self.option:
@@ -88,12 +78,6 @@ class ServiceFilterMixin:
     def category_ids(self):
         return {c.id for c in self.categories}
 
-    def matches_service(self, service):
-        categories = self.category_ids()
-        if not categories:
-            return True
-        return bool(categories & _ancestor_ids(service))
-
     def service_ids(self):
         "Return the ids of the services the rule is narrowed to, or None"
         if not self.categories:
@@ -103,16 +87,6 @@ class ServiceFilterMixin:
                     ('categories_all', 'child_of',
                         list(self.category_ids()), 'parent'),
                     ], order=[])] or [-1]
-
-
-def _ancestor_ids(service):
-    "Return the ids of the categories of service and of their parents"
-    ids = set()
-    for category in service.categories_all:
-        while category and category.id not in ids:
-            ids.add(category.id)
-            category = category.parent
-    return ids
 
 
 class Limit(CoverageNodeMixin, ServiceFilterMixin, ModelSQL, ModelView):
@@ -341,15 +315,6 @@ class Exclusion(ModelSQL, ModelView):
                 raise CoverageValidationError(gettext(
                         'assistance_policy.msg_exclusion_diagnoses',
                         diagnoses=exclusion.diagnoses or ''))
-
-    def excludes(self, service, diagnosis=None):
-        "Tell whether the exclusion refuses service for diagnosis"
-        if self.kind == 'service':
-            return self.service == service
-        if self.kind == 'category':
-            return self.category.id in _ancestor_ids(service)
-        return bool(diagnosis) and rules.icd_matches(
-            diagnosis, self.diagnoses)
 
 
 class Contract(metaclass=PoolMeta):

@@ -17,6 +17,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from . import coverage_path as path
 from . import coverage_rules as rules
 from .coverage import PERIODS
 
@@ -76,92 +77,111 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
         "Return the diagnosis for the exclusions; override to read the case"
         return diagnosis
 
-    def find_option(self, service):
-        "Return the option of the policy's package that covers service"
-        for program in sorted(self.package.programs, key=lambda p: (
-                    p.code or '', p.id)):
-            for option in program.options:
-                if option.covers_product(service):
-                    return option
+    def coverage_structure(self):
+        return path.contract_structure(self.contract.id)
 
-    def find_exclusion(self, service, diagnosis=None):
-        "Return the first exclusion that refuses service, or None"
-        Exclusion = Pool().get('assistance.exclusion')
-        exclusions = Exclusion.search([
-                ('company', '=', self.contract.company.id),
-                ['OR',
-                    ('contract', '=', None),
-                    [('contract', '=', self.contract.id),
-                        ['OR',
-                            ('package', '=', None),
-                            ('package', '=', self.package.id),
-                            ]],
-                    ],
-                ])
+    def find_option(self, service_id, ancestors=None):
+        "Return the id of the option of the package that covers the service"
+        if ancestors is None:
+            ancestors = path.service_ancestors(service_id)
+        structure = self.coverage_structure()
+        for option_id in structure.packages.get(self.package.id, ()):
+            if structure.options[option_id][1] & ancestors:
+                return option_id
+
+    def find_exclusion(self, service_id, ancestors, diagnosis=None):
+        "Return the label of the first exclusion that refuses the service"
+        exclusions = path.general_exclusions(self.contract.company.id) + (
+            self.coverage_structure().exclusions)
         for exclusion in exclusions:
-            if exclusion.excludes(service, diagnosis):
-                return exclusion
+            if exclusion.package not in {None, self.package.id}:
+                continue
+            if exclusion.kind == 'service':
+                refused = exclusion.service == service_id
+            elif exclusion.kind == 'category':
+                refused = exclusion.category in ancestors
+            else:
+                refused = bool(diagnosis) and rules.icd_matches(
+                    diagnosis, exclusion.diagnoses)
+            if refused:
+                return exclusion.label
 
     def _term(self, scope):
         owner = self.contract if scope == 'contract' else self
         return owner.start_date, owner.end_date
 
-    def limit_state(self, limit, date, case_key=None):
-        "Return the state of limit for a request on date"
-        ExpenseLine = Pool().get('assistance.expense.line')
-        first, last = rules.window(
-            limit.period, date, *self._term(limit.scope))
-        if limit.period == 'case' and case_key is None:
+    def sum_insured_rule(self, program_id):
+        "Return the sum insured of the programme as an amount limit rule"
+        label, sum_insured, options = self.coverage_structure().programs[
+            program_id]
+        return path.Rule(
+            ('sum_insured', program_id),
+            gettext('assistance_policy.msg_sum_insured_label',
+                program=label),
+            None, program_id, None, frozenset(), list(options), None, {
+                'measure': 'amount', 'value': sum_insured, 'period': 'term',
+                'scope': 'insured'})
+
+    def _spec(self, rule, measure, period, scope, date, case_key):
+        "Return the ledger sum to read for rule, or None when nothing counts"
+        if period == 'case' and case_key is None:
             # Outside any case the request is a case of its own.
-            consumed, counted = rules.ZERO, False
-        else:
-            consumed, counted = ExpenseLine.consumption(
-                limit.measure, limit.scope, self, first, last,
-                case_key=case_key if limit.period == 'case' else None,
-                options=limit.node_options(),
-                services=limit.service_ids(), date=date)
-        return rules.LimitState(
-            limit.id, limit.rec_name, limit.measure, limit.value, consumed,
-            (first, last), counted)
+            return None, (None, None)
+        first, last = (None, None)
+        if period:
+            first, last = rules.window(period, date, *self._term(scope))
+        return {
+            'measure': measure, 'scope': scope, 'first': first,
+            'last': last, 'date': date,
+            'case_key': case_key if period == 'case' else None,
+            'options': rule.node_options, 'services': rule.services,
+            }, (first, last)
 
-    def sum_insured_state(self, program, date):
-        "Return the sum insured of program as an amount limit over the term"
+    def coverage_states(self, date, limits, deductibles=(), case_key=None):
+        """Return the states of limits and deductibles (coverage_path.Rule)
+        for a request on date, summing the ledger in as few queries as the
+        scopes allow."""
         ExpenseLine = Pool().get('assistance.expense.line')
-        consumed, _ = ExpenseLine.consumption(
-            'amount', 'insured', self, self.start_date, self.end_date,
-            options=[o.id for o in program.options])
-        label = gettext('assistance_policy.msg_sum_insured_label',
-            program=program.rec_name)
-        return rules.LimitState(
-            ('sum_insured', program.id), label, 'amount', program.sum_insured,
-            consumed, (self.start_date, self.end_date))
+        specs = []
+        for limit in limits:
+            values = limit.values
+            specs.append(self._spec(limit, values['measure'],
+                    values['period'], values['scope'], date, case_key))
+        for deductible in deductibles:
+            values = deductible.values
+            application = values['application']
+            period = {'period': values['period'], 'case': 'case'}.get(
+                application)
+            spec = (None, (None, None))
+            if period:
+                spec = self._spec(deductible, 'deductible', period,
+                    'insured', date, case_key)
+            specs.append(spec)
+        sums = iter(ExpenseLine.consumptions(
+                self, [s for s, _ in specs if s is not None]))
+        results = [next(sums) if s is not None else (rules.ZERO, False)
+            for s, _ in specs]
+        limit_states = [rules.LimitState(
+                limit.id, limit.label, limit.values['measure'],
+                limit.values['value'], consumed, window, counted)
+            for limit, ((consumed, counted), (_, window)) in zip(
+                limits, zip(results, specs))]
+        deductible_states = [rules.DeductibleState(
+                d.id, d.label, d.values['kind'], d.values['value'],
+                d.values['application'], taken)
+            for d, (taken, _) in zip(deductibles, results[len(limits):])]
+        return limit_states, deductible_states
 
-    def deductible_state(self, deductible, date, case_key=None):
-        ExpenseLine = Pool().get('assistance.expense.line')
-        application = deductible.effective_application
-        taken = rules.ZERO
-        if application == 'period' or (
-                application == 'case' and case_key is not None):
-            first, last = (None, None)
-            if application == 'period':
-                first, last = rules.window(
-                    deductible.period, date, *self._term('insured'))
-            taken, _ = ExpenseLine.consumption(
-                'deductible', 'insured', self, first, last,
-                case_key=case_key if application == 'case' else None,
-                options=deductible.node_options(),
-                services=deductible.service_ids())
-        return rules.DeductibleState(
-            deductible.id, deductible.rec_name, deductible.kind,
-            deductible.value, application, taken)
+    def coverage_rules_for(self, option_id, ancestors):
+        "Return the limits and deductibles on the path of the service"
+        structure = self.coverage_structure()
+        program_id = structure.options[option_id][0]
 
-    def coverage_rules_for(self, option, service):
-        "Return the limits and deductibles on the path of service"
-        limits = [l for l in self.contract.limits
-            if l.applies_to(self, option) and l.matches_service(service)]
-        deductibles = [d for d in self.contract.deductibles
-            if d.applies_to(self, option) and d.matches_service(service)]
-        return limits, deductibles
+        def on_path(rule):
+            return path.rule_applies(
+                rule, self.package.id, option_id, program_id, ancestors)
+        return ([l for l in structure.limits if on_path(l)],
+            [d for d in structure.deductibles if on_path(d)])
 
     def check_coverage(self, service, date, quantity, unit_price,
             case=None, diagnosis=None):
@@ -179,23 +199,24 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
         if self.state != 'active' or not self.covers_date(date):
             return refuse(rules.NO_POLICY, policy=self.rec_name,
                 date=date.strftime('%d.%m.%Y'))
-        exclusion = self.find_exclusion(
-            service, self._coverage_diagnosis(case, diagnosis))
+        ancestors = path.service_ancestors(service.id)
+        exclusion = self.find_exclusion(service.id, ancestors,
+            self._coverage_diagnosis(case, diagnosis))
         if exclusion:
-            return refuse(rules.EXCLUDED, exclusion=exclusion.rec_name)
-        option = self.find_option(service)
-        if not option:
+            return refuse(rules.EXCLUDED, exclusion=exclusion)
+        option_id = self.find_option(service.id, ancestors)
+        if not option_id:
             return refuse(rules.OUTSIDE_PROGRAM, service=service.rec_name)
         case_key = self._coverage_case_key(case)
-        limits, deductibles = self.coverage_rules_for(option, service)
-        states = [self.limit_state(l, date, case_key) for l in limits]
-        if option.program.sum_insured is not None:
-            states.append(self.sum_insured_state(option.program, date))
+        limits, deductibles = self.coverage_rules_for(option_id, ancestors)
+        program_id = self.coverage_structure().options[option_id][0]
+        if self.coverage_structure().programs[program_id][1] is not None:
+            limits.append(self.sum_insured_rule(program_id))
+        limit_states, deductible_states = self.coverage_states(
+            date, limits, deductibles, case_key)
         decision = rules.decide(
-            quantity, unit_price, states,
-            [self.deductible_state(d, date, case_key) for d in deductibles],
-            digits)
-        return self._with_message(replace(decision, option=option.id))
+            quantity, unit_price, limit_states, deductible_states, digits)
+        return self._with_message(replace(decision, option=option_id))
 
     def _with_message(self, decision):
         message = ''
@@ -215,11 +236,12 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
         policies, limits = set(), set()
         for policy, service, date in requests:
             policies.add(policy.id)
-            option = policy.find_option(service)
-            if option:
-                limits.update(l.id
-                    for l in policy.coverage_rules_for(option, service)[0]
-                    if l.scope == 'contract')
+            ancestors = path.service_ancestors(service.id)
+            option_id = policy.find_option(service.id, ancestors)
+            if option_id:
+                limits.update(l.id for l in policy.coverage_rules_for(
+                        option_id, ancestors)[0]
+                    if l.values['scope'] == 'contract')
         cls.lock(sorted(policies))
         cls.bump_coverage_version(sorted(policies))
         if limits:
@@ -238,21 +260,21 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
 
     def coverage_overview_lines(self, date):
         "Return every limit on the policy's path as it stands on date"
-        programs = set(self.package.programs)
-        lines = []
-        for limit in self.contract.limits:
-            if (limit.package and limit.package != self.package
-                    or limit.program and limit.program not in programs
-                    or limit.option and limit.option.program not in programs):
-                continue
-            state = self.limit_state(limit, date)
-            lines.append(overview_line(state, limit.period, limit.scope))
-        for program in sorted(programs, key=lambda p: (p.code or '', p.id)):
-            if program.sum_insured is not None:
-                lines.append(overview_line(
-                        self.sum_insured_state(program, date), 'term',
-                        'insured'))
-        return lines
+        structure = self.coverage_structure()
+        programs = {structure.options[o][0]
+            for o in structure.packages.get(self.package.id, ())}
+        limits = [l for l in structure.limits
+            if l.package in {None, self.package.id}
+            and l.program in programs | {None}
+            and (l.option is None
+                or structure.options[l.option][0] in programs)]
+        limits += [self.sum_insured_rule(p)
+            for p in sorted(programs, key=lambda p: structure.programs[p][0])
+            if structure.programs[p][1] is not None]
+        states, _ = self.coverage_states(date, limits)
+        return [overview_line(state, limit.values['period'],
+                limit.values['scope'])
+            for limit, state in zip(limits, states)]
 
 
 def decision_dict(decision):

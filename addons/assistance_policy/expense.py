@@ -310,40 +310,74 @@ class ExpenseLine(ModelSQL, ModelView):
                             line=line.rec_name))
 
     @classmethod
-    def consumption(cls, measure, scope, policy, first=None, last=None,
-            case_key=None, options=None, services=None, date=None):
-        """Return what the ledger consumed of a limit (measure amount,
-        quantity or days) or took as deductible (measure deductible) and, for
-        days, whether date is already counted: one aggregate query."""
-        line = cls.__table__()
+    def consumptions(cls, policy, specs):
+        """Return for each spec what the ledger consumed and, for measure
+        days, whether spec's date is already counted.
+
+        A spec is a dict: measure (amount, quantity, days, or deductible for
+        what deductibles took), scope (insured or contract), first and last
+        days of the window (or None), case_key, options and services (ids,
+        or None for all) and date.  The specs of the insured person are
+        summed in one query over their lines; each aggregate spec of the
+        contract in one indexed query."""
+        results = [None] * len(specs)
+        insured = [(i, s) for i, s in enumerate(specs)
+            if s['scope'] != 'contract']
+        if insured:
+            rows = cls._sum_specs(
+                cls.__table__(), 'policy', policy.id, [s for _, s in insured])
+            for (index, _), row in zip(insured, rows):
+                results[index] = row
+        for index, spec in enumerate(specs):
+            if spec['scope'] == 'contract':
+                results[index], = cls._sum_specs(
+                    cls.__table__(), 'contract', policy.contract.id, [spec])
+        return results
+
+    @classmethod
+    def _sum_specs(cls, line, column, value, specs):
         cursor = Transaction().connection.cursor()
-        where = line.state.in_(CONSUMING)
-        if scope == 'contract':
-            where &= line.contract == policy.contract.id
-        else:
-            where &= line.policy == policy.id
-        if first is not None:
-            where &= (line.date >= first) & (line.date <= last)
-        if case_key is not None:
-            where &= line.case_key == case_key
-        if options is not None:
-            where &= line.option.in_(options or [-1])
-        if services is not None:
-            where &= line.service.in_(services or [-1])
-        if measure == 'days':
-            columns = [
-                Count(line.date, distinct=True),
-                Max(Case((line.date == date, Literal(1)), else_=Literal(0)))]
-        else:
-            column = {
-                'amount': line.covered_amount,
-                'quantity': line.covered_quantity,
-                'deductible': line.deductible_amount,
-                }[measure]
-            columns = [Coalesce(Sum(column), 0), Literal(0)]
+        columns = []
+        for spec in specs:
+            condition = cls._spec_condition(line, spec)
+            if spec['measure'] == 'days':
+                columns.append(Count(
+                        Case((condition, line.date)), distinct=True))
+                columns.append(Max(Case(
+                            (condition & (line.date == spec['date']),
+                                Literal(1)), else_=Literal(0))))
+            else:
+                measured = {
+                    'amount': line.covered_amount,
+                    'quantity': line.covered_quantity,
+                    'deductible': line.deductible_amount,
+                    }[spec['measure']]
+                columns.append(Coalesce(Sum(
+                            Case((condition, measured), else_=Literal(0))),
+                        Literal(0)))
+                columns.append(Literal(0))
+        where = line.state.in_(CONSUMING) & (getattr(line, column) == value)
+        if len(specs) == 1:
+            # Let the index on (contract, date) narrow the window.
+            where &= cls._spec_condition(line, specs[0])
         cursor.execute(*line.select(*columns, where=where))
-        consumed, counted = cursor.fetchone()
-        return Decimal(str(consumed or 0)), bool(counted)
+        row = cursor.fetchone()
+        return [(Decimal(str(row[i] or 0)), bool(row[i + 1]))
+            for i in range(0, len(row), 2)]
+
+    @staticmethod
+    def _spec_condition(line, spec):
+        condition = Literal(True)
+        if spec.get('first') is not None:
+            condition &= ((line.date >= spec['first'])
+                & (line.date <= spec['last']))
+        if spec.get('case_key') is not None:
+            condition &= line.case_key == spec['case_key']
+        if spec.get('options') is not None:
+            condition &= line.option.in_(spec['options'] or [-1])
+        if spec.get('services') is not None:
+            condition &= line.service.in_(spec['services'] or [-1])
+        return condition
 
     def _decision_values(self, decision):
         return {

@@ -8,7 +8,6 @@ from trytond.model import (
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.rpc import RPC
-from trytond.transaction import Transaction
 
 from .contract import DatePeriodMixin
 from .exceptions import PolicyValidationError
