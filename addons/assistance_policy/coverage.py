@@ -50,6 +50,11 @@ class CoverageNodeMixin:
     def __setup__(cls):
         super().__setup__()
         cls.__access__.add('contract')
+        cls._order = [('contract', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        return [('name',) + tuple(clause[1:])]
 
     @fields.depends('option', 'program')
     def on_change_option(self):
@@ -118,11 +123,6 @@ class Limit(CoverageNodeMixin, ServiceFilterMixin, ModelSQL, ModelView):
         help="Count only the services of these categories "
         "(leave empty for every service of the node).")
 
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('contract', 'ASC'), ('id', 'ASC')]
-
     @staticmethod
     def default_measure():
         return 'quantity'
@@ -142,10 +142,6 @@ class Limit(CoverageNodeMixin, ServiceFilterMixin, ModelSQL, ModelView):
             return self.node_label()
         return (f'{self.measure_string} {self.value.normalize():f} / '
             f'{self.period_string} ({self.node_label()})')
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        return [('name',) + tuple(clause[1:])]
 
 
 class LimitCategory(ModelSQL):
@@ -190,11 +186,6 @@ class Deductible(CoverageNodeMixin, ServiceFilterMixin, ModelSQL, ModelView):
         help="Apply only to the services of these categories "
         "(leave empty for every service of the node).")
 
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('contract', 'ASC'), ('id', 'ASC')]
-
     @staticmethod
     def default_kind():
         return 'fixed'
@@ -209,10 +200,6 @@ class Deductible(CoverageNodeMixin, ServiceFilterMixin, ModelSQL, ModelView):
         value = self.value.normalize() if self.value is not None else ''
         suffix = '%' if self.kind == 'percentage' else ''
         return f'{value:f}{suffix} ({self.node_label()})'
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        return [('name',) + tuple(clause[1:])]
 
     @property
     def effective_application(self):
