@@ -1,0 +1,66 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"The case in the coverage engine: per-case limits, diagnosis exclusions"
+from trytond.model import fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+
+CASE_MODEL = 'assistance.case'
+
+
+def case_key(case_id):
+    "Return the ledger's key of the case with id case_id"
+    return f'{CASE_MODEL},{case_id}' if case_id is not None else None
+
+
+def case_from_key(key):
+    "Return the case of a ledger key, or None for another kind of key"
+    if not isinstance(key, str) or not key.startswith(CASE_MODEL + ','):
+        return None
+    try:
+        case_id = int(key.split(',', 1)[1])
+    except ValueError:
+        return None
+    Case = Pool().get(CASE_MODEL)
+    cases = Case.search([('id', '=', case_id)], limit=1)
+    return cases[0] if cases else None
+
+
+class Policy(metaclass=PoolMeta):
+    __name__ = 'assistance.policy'
+
+    @classmethod
+    def _coverage_case_key(cls, case):
+        if getattr(case, '__name__', None) == CASE_MODEL:
+            return case_key(case.id)
+        return super()._coverage_case_key(case)
+
+    def _coverage_diagnosis(self, case, diagnosis):
+        diagnosis = super()._coverage_diagnosis(case, diagnosis)
+        if diagnosis:
+            return diagnosis
+        if getattr(case, '__name__', None) != CASE_MODEL:
+            case = case_from_key(case)
+        if case and case.diagnosis:
+            return case.diagnosis.code
+
+
+class ExpenseLine(metaclass=PoolMeta):
+    __name__ = 'assistance.expense.line'
+
+    case = fields.Many2One(
+        CASE_MODEL, "Assistance Case", ondelete='RESTRICT',
+        domain=[('policy', '=', Eval('policy', -1))],
+        states={'readonly': Eval('state') != 'draft'})
+
+    @fields.depends('case', '_parent_case.policy', 'policy')
+    def on_change_case(self):
+        if self.case and self.case.policy and not self.policy:
+            self.policy = self.case.policy
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if 'case' in values:
+            values['case_key'] = case_key(values['case'])
+        return values
