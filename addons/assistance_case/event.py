@@ -87,6 +87,10 @@ class Event(ModelSQL, ModelView):
     def default_operator(cls):
         return Transaction().user or None
 
+    @fields.depends(methods=['on_change_counterpart'])
+    def on_change_case(self):
+        self.on_change_counterpart()
+
     @fields.depends('counterpart', 'case', '_parent_case.insured',
         '_parent_case.policy', 'party')
     def on_change_counterpart(self):

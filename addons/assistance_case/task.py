@@ -256,7 +256,7 @@ class Task(Workflow, ModelSQL, ModelView):
 
     def notify_responsible(self):
         "Tell the responsible that the control time is near"
-        self.notify_user([self], 'tryton-notification',
+        self.__class__.notify_user([self], 'tryton-notification',
             gettext('assistance_case.msg_task_reminder_label',
                 task=self.name),
             gettext('assistance_case.msg_task_reminder_description',
@@ -272,8 +272,8 @@ class Task(Workflow, ModelSQL, ModelView):
             task=self.rec_name, responsible=self.responsible.rec_name,
             case=self.case.rec_name if self.case else '')
         for user in self._escalation_users():
-            self.notify_user([self], 'tryton-warning', label, description,
-                user=user.id)
+            self.__class__.notify_user([self], 'tryton-warning', label,
+                description, user=user.id)
 
     def _escalation_users(self):
         "Return who hears of the overdue task, override to widen"
