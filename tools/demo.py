@@ -143,6 +143,7 @@ class DemoData:
         insurers = self.create_insurers()
         people = self.create_people()
         self.create_portfolio(insurers, people)
+        self.create_role_users()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -323,6 +324,43 @@ class DemoData:
             current = Policy.find([
                     ('contract', '=', new.id), ('state', '=', 'draft')])
             Policy.click(current, 'activate')
+
+    # One demo user per role: login → (name, groups as module.fs_id).  The
+    # accountant also gets the ledger's own group to reach the accounting.
+    ROLE_USERS = {
+        'operator': ("Оператор Ольга Смирнова",
+            ['assistance_policy.group_operator']),
+        'manager': ("Куратор договоров Игорь Петров",
+            ['assistance_policy.group_contract_manager']),
+        'accountant': ("Бухгалтер Марина Соколова",
+            ['assistance_policy.group_accountant', 'account.group_account']),
+        'head': ("Руководитель отдела Андрей Волков",
+            ['assistance_policy.group_department_head']),
+        }
+
+    @staticmethod
+    def role_password(login):
+        "Tryton refuses a password equal to the login"
+        return f'{login}-2026'
+
+    def create_role_users(self):
+        Company = self.model('company.company')
+        Data = self.model('ir.model.data')
+        Group = self.model('res.group')
+        User = self.model('res.user')
+        users = []
+        for login, (name, groups) in self.ROLE_USERS.items():
+            # No language given: new users start in Russian (user.py).
+            user = User(login=login, name=name,
+                password=self.role_password(login))
+            for ref in groups:
+                group_id = Data._proxy.get_id(
+                    *ref.split('.'), self.config.context)
+                user.groups.append(Group(group_id))
+            user.companies.append(Company(self.company.id))
+            user.company = Company(self.company.id)
+            users.append(user)
+        User.save(users)
 
 
 def load_demo_data(config_file, name, persons):
