@@ -20,6 +20,7 @@ from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
@@ -273,13 +274,21 @@ class Party(metaclass=PoolMeta):
         scores = cls._identify_scores(query, limit)
         if not scores:
             return []
-        current = Policy.current_policies(list(scores), date)
+        current = Policy.current_policy_ids(list(scores), date)
         ranked = sorted(scores.items(), key=lambda x: (
                 not current.get(x[0], (None, False))[1], -x[1][0], x[0]))
-        return [cls._identification_result(
-                    cls(party_id), score, matched, *current.get(
-                        party_id, (None, False)))
-            for party_id, (score, matched) in ranked[:limit]]
+        ranked = ranked[:limit]
+        # Browsed together, so that each model is read with one query.
+        parties = cls.browse([p for p, _ in ranked])
+        policy_ids = [current[p][0] for p, _ in ranked
+            if current.get(p, (None,))[0]]
+        policies = {p.id: p for p in Policy.browse(policy_ids)}
+        results = []
+        for party, (_, (score, matched)) in zip(parties, ranked):
+            policy_id, active = current.get(party.id, (None, False))
+            results.append(cls._identification_result(party, score,
+                    matched, policies.get(policy_id), active))
+        return results
 
     @classmethod
     def _identify_scores(cls, query, limit):
@@ -517,22 +526,42 @@ class Policy(metaclass=PoolMeta):
     def current_policies(cls, insured_ids, date):
         """Return insured id → (policy, in force): the policy in force on
         date (the latest period first), else the latest policy"""
-        if not insured_ids:
-            return {}
-        policies = cls.search([('insured', 'in', list(insured_ids))],
-            order=[('insured', 'ASC'), ('start_date', 'DESC'),
-                ('id', 'DESC')])
+        return {insured: (cls(id_) if id_ else None, active)
+            for insured, (id_, active) in cls.current_policy_ids(
+                insured_ids, date).items()}
+
+    @classmethod
+    def current_policy_ids(cls, insured_ids, date):
+        "Like current_policies with ids, read with one query"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
         result = {}
-        for insured, group in groupby(policies, key=lambda p: p.insured.id):
-            group = list(group)
-            active = [p for p in group if p.state == 'active'
-                and p.start_date <= date <= p.end_date]
+        rows = []
+        for sub in grouped_slice(list(insured_ids)):
+            cursor.execute(*table.select(
+                    table.insured, table.id, table.state, table.start_date,
+                    table.end_date,
+                    where=table.insured.in_(list(sub))))
+            rows.extend(cursor)
+        rows.sort(key=lambda r: (r[0], str(r[3]), r[1]), reverse=True)
+        for insured, group in groupby(rows, key=lambda r: r[0]):
+            group = [(id_, state, _date(start), _date(end))
+                for _, id_, state, start, end in group]
+            active = [g for g in group
+                if g[1] == 'active' and g[2] <= date <= g[3]]
             if active:
-                result[insured] = (active[0], True)
+                result[insured] = (active[0][0], True)
             else:
-                usable = [p for p in group if p.state != 'cancelled']
-                result[insured] = ((usable or group)[0], False)
+                usable = [g for g in group if g[1] != 'cancelled']
+                result[insured] = ((usable or group)[0][0], False)
         return result
+
+
+def _date(value):
+    "Dates read by SQL (SQLite returns text)"
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value
 
 
 class IdentifyStart(ModelView):

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from itertools import chain, islice
 
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Workflow, fields, sequence_ordered
@@ -348,7 +349,11 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @classmethod
     def _clear(cls, imports, keep_total=False):
         Line = Pool().get('assistance.policy.import.line')
-        Line.delete(Line.search([('import_', 'in', [i.id for i in imports])]))
+        line = Line.__table__()
+        cursor = Transaction().connection.cursor()
+        # Thousands of rows, no history, nothing refers to them.
+        cursor.execute(*line.delete(
+                where=line.import_.in_([i.id for i in imports])))
         if not keep_total:
             cls.write(imports, {'total_rows': None})
         cls.write(imports, {
@@ -440,7 +445,9 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
             parsed = [rules.parse_row(n, c, mapping, self.mode)
                 for n, c in chunk]
             run.process(parsed)
-            Line.create(run.pop_lines())
+            lines = run.pop_lines()
+            if lines:
+                _bulk_create(Line, lines)
             if apply:
                 self.__class__.write([self], {
                         'processed_rows': run.counts['rows'],
@@ -790,10 +797,17 @@ class _Run:
                 if p.values.get('phone')})
         if not phones:
             return set()
+        # Only the persons these rows may name: the run's earlier persons
+        # are looked up by the rows' keys, not all of them.
         persons = {e['insured'] for e in existing.values()}
         persons.update(known['names'].values())
         persons.update(i for i, _ in known['documents'].values())
-        persons.update(p for p in self.persons.values() if isinstance(p, int))
+        for parsed in rows:
+            values = parsed.values
+            persons.add(self.persons.get(rules.person_key(values)))
+            persons.add(self.documents.get(
+                    values.get('document'), (None, None))[0])
+        persons = {p for p in persons if isinstance(p, int)}
         cursor = Transaction().connection.cursor()
         result = set()
         for sub in rules.chunks(sorted(persons), 1000):
@@ -816,18 +830,13 @@ class _Plan:
 
     def apply(self, run):
         pool = Pool()
-        Party = pool.get('party.party')
         Mechanism = pool.get('party.contact_mechanism')
         Policy = pool.get('assistance.policy')
         created = {}
         if self.persons:
             refs = list(self.persons)
-            parties = Party.create([{
-                        'name': self.persons[r]['full_name'],
-                        'birth_date': self.persons[r].get('birth_date'),
-                        'id_document': self.persons[r].get('document_text'),
-                        } for r in refs])
-            created = {r: p.id for r, p in zip(refs, parties)}
+            ids = _create_persons([self.persons[r] for r in refs])
+            created = dict(zip(refs, ids))
             for key, person in list(run.persons.items()):
                 if person in created:
                     run.persons[key] = created[person]
@@ -838,14 +847,19 @@ class _Plan:
         def person_id(person):
             return created.get(person, person)
         if self.phones:
-            Mechanism.create([{
+            _bulk_create(Mechanism, [{
                         'party': person_id(p), 'type': 'mobile',
-                        'value': '+' + phone,
+                        'value': '+' + phone, 'value_compact': '+' + phone,
+                        'phone_key': phone,
                         } for p, phone in self.phones])
         if self.policies:
-            Policy.create([dict(values,
-                        insured=person_id(p), contract=run.contract.id,
-                        state='active', source_import=run.import_.id)
+            # Valid by construction (the package is one of the contract's,
+            # the period is checked, the number unique in the file and new in
+            # the contract): inserted in bulk, with their history rows.
+            _bulk_create(Policy, [Policy.preprocess_values('create', dict(
+                            values, insured=person_id(p),
+                            contract=run.contract.id, state='active',
+                            source_import=run.import_.id))
                     for p, values in self.policies])
         if self.writes:
             groups = {}
@@ -857,6 +871,110 @@ class _Plan:
                 args.extend([Policy.browse(ids),
                         dict(key, source_import=run.import_.id)])
             Policy.write(*args)
+
+
+def _create_persons(rows):
+    """Create the insured persons of rows and return their ids.
+
+    Written in bulk: the generic create spends most of its time storing,
+    person by person, the company-dependent defaults (accounts, language…)
+    that Tryton reads from the configuration anyway when they are absent."""
+    pool = Pool()
+    Party = pool.get('party.party')
+    NameWord = pool.get('assistance.party.name_word')
+    sequence = Party._code_sequence()
+    codes = list(sequence.get_many(len(rows))) if sequence else [None] * len(
+        rows)
+    vlist = []
+    for row, code in zip(rows, codes):
+        values = Party.preprocess_values('create', {
+                'name': row['full_name'],
+                'birth_date': row.get('birth_date'),
+                'id_document': row.get('document_text'),
+                'code': code,
+                })
+        values.update(Party(code=values['code']).compute_fields({'code'}))
+        vlist.append(values)
+    ids = _bulk_create(Party, vlist)
+    NameWord.add_words(r['full_name'] for r in rows)
+    return ids
+
+
+def _bulk_create(Model, vlist):
+    """Insert the rows of vlist (stored fields only) and return their ids,
+    the defaults of the missing fields filled once for all"""
+    transaction = Transaction()
+    database = transaction.database
+    cursor = transaction.connection.cursor()
+    table = Model.__table__()
+    stored = [n for n, f in Model._fields.items()
+        if not hasattr(f, 'set') and not isinstance(f, fields.Function)
+        and n not in {'id', 'create_uid', 'create_date', 'write_uid',
+            'write_date'}]
+    names = sorted(set().union(*vlist) & set(stored))
+    defaults = Model._clean_defaults(Model.default_get(
+            [n for n in stored if n not in names], with_rec_name=False))
+    defaults = {n: v for n, v in defaults.items() if n in stored}
+    names += sorted(defaults)
+    columns = [table.create_uid, table.create_date] + [
+        getattr(table, n) for n in names]
+    now = dt.datetime.now()
+    rows = [[transaction.user, now] + [
+            Model._fields[n].sql_format(
+                values[n] if n in values else defaults.get(n))
+            for n in names] for values in vlist]
+    ids = []
+    if backend.name == 'postgresql':
+        ids = _copy_rows(Model, names, rows)
+    elif database.has_multirow_insert():
+        size = max(1, 30000 // (len(columns) + 1))
+        for sub in rules.chunks(rows, size):
+            new_ids = database.nextid(
+                transaction.connection, Model._table, count=len(sub))
+            if new_ids:
+                cursor.execute(*table.insert(columns + [table.id],
+                        [r + [i] for r, i in zip(sub, new_ids)]))
+                ids.extend(new_ids)
+                continue
+            for row in sub:
+                ids.append(_insert_one(table, columns, row))
+    else:
+        for row in rows:
+            ids.append(_insert_one(table, columns, row))
+    if Model._history:
+        Model._insert_history(ids)
+    transaction.create_records[Model.__name__].extend(ids)
+    return ids
+
+
+def _copy_rows(Model, names, rows):
+    "Insert rows with COPY (PostgreSQL): no statement to build and parse"
+    from psycopg import sql
+    transaction = Transaction()
+    ids = transaction.database.nextid(
+        transaction.connection, Model._table, count=len(rows))
+    if len(rows) == 1:
+        ids = [ids]
+    columns = ['create_uid', 'create_date'] + names + ['id']
+    statement = sql.SQL('COPY {} ({}) FROM STDIN').format(
+        sql.Identifier(Model._table),
+        sql.SQL(', ').join(map(sql.Identifier, columns)))
+    cursor = transaction.connection.cursor()
+    with cursor.copy(statement) as copy:
+        for row, id_ in zip(rows, ids):
+            copy.write_row(row + [id_])
+    return ids
+
+
+def _insert_one(table, columns, row):
+    transaction = Transaction()
+    database = transaction.database
+    cursor = transaction.connection.cursor()
+    if database.has_returning():
+        cursor.execute(*table.insert(columns, [row], [table.id]))
+        return cursor.fetchone()[0]
+    cursor.execute(*table.insert(columns, [row]))
+    return database.lastid(cursor)
 
 
 def _date(value):
