@@ -31,6 +31,7 @@ def is_department_head():
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
     "Assistance Case Configuration"
+    __string__ = "Case Configuration"
     __name__ = 'assistance.case.configuration'
 
     case_sequence = fields.Many2One(
@@ -57,6 +58,7 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
 
 class CaseType(DeactivableMixin, ModelSQL, ModelView):
     "Case Type"
+    __string__ = "Case Type"
     __name__ = 'assistance.case.type'
 
     name = fields.Char("Name", required=True, translate=True)
@@ -71,6 +73,7 @@ class CaseType(DeactivableMixin, ModelSQL, ModelView):
 
 class Department(DeactivableMixin, ModelSQL, ModelView):
     "Department"
+    __string__ = "Department"
     __name__ = 'assistance.department'
 
     name = fields.Char("Name", required=True, translate=True)
@@ -82,6 +85,7 @@ class Department(DeactivableMixin, ModelSQL, ModelView):
 
 class Case(Workflow, ModelSQL, ModelView):
     "Assistance Case"
+    __string__ = "Assistance Case"
     __name__ = 'assistance.case'
     _rec_name = 'number'
     _states = {

@@ -33,6 +33,7 @@ def icd10_rows():
 
 class Diagnosis(ModelSQL, ModelView):
     "Diagnosis (ICD-10)"
+    __string__ = "Diagnosis (ICD-10)"
     __name__ = 'assistance.diagnosis'
     _rec_name = 'code'
 

@@ -31,6 +31,7 @@ COUNTERPARTS = [
 
 class Event(ModelSQL, ModelView):
     "Case Event"
+    __string__ = "Case Event"
     __name__ = 'assistance.case.event'
 
     case = fields.Many2One(

@@ -75,6 +75,7 @@ def identify_caller(phone, operator=None):
 
 class IncomingStart(ModelView):
     "Incoming Request"
+    __string__ = "Incoming Request"
     __name__ = 'assistance.case.incoming.start'
 
     text = fields.Char(

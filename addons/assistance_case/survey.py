@@ -15,6 +15,7 @@ from . import nps as nps_rules
 
 class Survey(ModelSQL, ModelView):
     "Quality Survey"
+    __string__ = "Quality Survey"
     __name__ = 'assistance.survey'
 
     case = fields.Many2One(
@@ -75,6 +76,7 @@ class Survey(ModelSQL, ModelView):
 
 class NpsContext(ModelView):
     "NPS Context"
+    __string__ = "NPS Context"
     __name__ = 'assistance.survey.nps.context'
 
     start_date = fields.Date("Start Date",
@@ -100,6 +102,7 @@ class NpsContext(ModelView):
 
 class Nps(ModelSQL, ModelView):
     "NPS per Operator and Insurer"
+    __string__ = "NPS per Operator and Insurer"
     __name__ = 'assistance.survey.nps'
 
     operator = fields.Many2One('res.user', "Operator")

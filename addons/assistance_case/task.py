@@ -23,6 +23,7 @@ LOCKED_FIELDS = {'responsible', 'department', 'control_date'}
 
 class Task(Workflow, ModelSQL, ModelView):
     "Task"
+    __string__ = "Task"
     __name__ = 'assistance.task'
     _states = {
         'readonly': Eval('state') != 'open',
