@@ -142,6 +142,7 @@ class DemoData:
         self.categories = self.create_services()
         insurers = self.create_insurers()
         people = self.create_people()
+        self.create_general_exclusions()
         self.create_portfolio(insurers, people)
         self.create_role_users()
         self.create_cases()
@@ -202,6 +203,11 @@ class DemoData:
                     templates.append(template)
         Template.save(templates)
         return categories
+
+    def create_general_exclusions(self):
+        Exclusion = self.model('assistance.exclusion')
+        Exclusion(name="Беременность и роды", kind='diagnosis',
+            diagnoses="O00-O99").save()
 
     def create_insurers(self):
         Party = self.model('party.party')
@@ -286,8 +292,48 @@ class DemoData:
                     ["AMB", "STOM", "SMP", "AUTO"]]):
             package.programs.extend(Program(by_code[c]) for c in codes)
         Package.save(packages)
+        self.create_coverage_rules(contract, packages)
         contract.click('activate')
         return contract, packages
+
+    def create_coverage_rules(self, contract, packages):
+        "The seed's limits, a deductible and exclusions (POL-2, POL-3)"
+        Limit = self.model('assistance.limit')
+        Deductible = self.model('assistance.deductible')
+        Exclusion = self.model('assistance.exclusion')
+        Option = self.model('assistance.option')
+        Program = self.model('assistance.program')
+        Product = self.model('product.product')
+        options = {o.code: o.id for p in contract.programs for o in p.options}
+        programs = {p.code: p.id for p in contract.programs}
+        Limit.save([
+                Limit(contract=contract, name="10 сеансов массажа в год",
+                    option=Option(options['AMB-2']), measure='quantity',
+                    value=Decimal(10), period='policy_year'),
+                Limit(contract=contract, name="100 000 ₽ на случай",
+                    program=Program(programs['AMB']), measure='amount',
+                    value=Decimal(100000), period='case'),
+                Limit(contract=contract, name="3 вызова скорой в месяц",
+                    program=Program(programs['SMP']), measure='quantity',
+                    value=Decimal(3), period='month'),
+                Limit(contract=contract, name="2 эвакуации в квартал",
+                    option=Option(options['AUTO-1']), measure='quantity',
+                    value=Decimal(2), period='quarter'),
+                Limit(contract=contract, name="Общий лимит договора",
+                    measure='amount', value=Decimal(50000000),
+                    period='term', scope='contract'),
+                ])
+        Deductible(contract=contract, name="Франшиза 10 % на стоматологию",
+            program=Program(programs['STOM']), kind='percentage',
+            value=Decimal(10)).save()
+        extraction, = Product.find([('name', '=', "Удаление зуба")])
+        Exclusion.save([
+                Exclusion(contract=contract, name="Психические расстройства",
+                    kind='diagnosis', diagnoses="F00-F99"),
+                Exclusion(contract=contract, package=packages[0],
+                    name="Удаление зубов не входит в «Базовый»",
+                    kind='service', service=extraction),
+                ])
 
     def create_portfolio(self, insurers, people):
         Party = self.model('party.party')
@@ -325,6 +371,23 @@ class DemoData:
             current = Policy.find([
                     ('contract', '=', new.id), ('state', '=', 'draft')])
             Policy.click(current, 'activate')
+            self.create_expenses(current[:15])
+
+    def create_expenses(self, policies):
+        "Consumed services, so that the coverage overviews show something"
+        Expense = self.model('assistance.expense')
+        Product = self.model('product.product')
+        services = [Product.find([('name', '=', n)])[0] for n in [
+                "Сеанс массажа", "Приём терапевта", "Анализ крови общий"]]
+        for policy in policies:
+            expense = Expense(policy=policy, date=policy.start_date
+                + dt.timedelta(days=self.random.randrange(0, 60)),
+                description="Обращение в клинику")
+            for service in services[:self.random.randrange(1, 4)]:
+                line = expense.lines.new(service=service)
+                line.quantity = Decimal(self.random.randrange(1, 6))
+            expense.save()
+            expense.click('declare')
 
     # One demo user per role: login → (name, groups as module.fs_id).  The
     # accountant also gets the ledger's own group to reach the accounting.
@@ -362,7 +425,6 @@ class DemoData:
             user.company = Company(self.company.id)
             users.append(user)
         User.save(users)
-
     def create_cases(self):
         "A few assistance cases with events, tasks and a survey (CASE-1…4)"
         Module = self.model('ir.module')
