@@ -94,18 +94,17 @@ class NameWord(ModelSQL):
         if _is_postgresql():
             like = token.replace('\\', '\\\\').replace('%', '\\%').replace(
                 '_', '\\_') + '%'
+            # «%» uses pg_trgm.similarity_threshold, 0.3 by default: the
+            # index finds the candidates, the explicit test keeps ours.
             cursor.execute(
-                'SELECT word FROM "assistance_party_name_word" '
-                'WHERE word LIKE %s LIMIT 50', (like,))
+                '(SELECT word FROM "assistance_party_name_word" '
+                'WHERE word LIKE %s LIMIT 50) UNION ALL '
+                '(SELECT word FROM "assistance_party_name_word" '
+                'WHERE word %% %s AND similarity(word, %s) >= %s '
+                'ORDER BY word <-> %s LIMIT %s)',
+                (like, token, token, FUZZY_THRESHOLD, token,
+                    FUZZY_ALTERNATIVES))
             found = [w for w, in cursor]
-            cursor.execute(
-                'SET LOCAL pg_trgm.similarity_threshold = %s'
-                % float(FUZZY_THRESHOLD))
-            cursor.execute(
-                'SELECT word FROM "assistance_party_name_word" '
-                'WHERE word %% %s ORDER BY word <-> %s LIMIT %s',
-                (token, token, FUZZY_ALTERNATIVES))
-            found += [w for w, in cursor]
         else:
             cursor.execute(*table.select(table.word))
             found = [w for w, in cursor
@@ -277,18 +276,7 @@ class Party(metaclass=PoolMeta):
         current = Policy.current_policy_ids(list(scores), date)
         ranked = sorted(scores.items(), key=lambda x: (
                 not current.get(x[0], (None, False))[1], -x[1][0], x[0]))
-        ranked = ranked[:limit]
-        # Browsed together, so that each model is read with one query.
-        parties = cls.browse([p for p, _ in ranked])
-        policy_ids = [current[p][0] for p, _ in ranked
-            if current.get(p, (None,))[0]]
-        policies = {p.id: p for p in Policy.browse(policy_ids)}
-        results = []
-        for party, (_, (score, matched)) in zip(parties, ranked):
-            policy_id, active = current.get(party.id, (None, False))
-            results.append(cls._identification_result(party, score,
-                    matched, policies.get(policy_id), active))
-        return results
+        return cls._identification_results(ranked[:limit], current)
 
     @classmethod
     def _identify_scores(cls, query, limit):
@@ -418,34 +406,46 @@ class Party(metaclass=PoolMeta):
         return dict(cursor)
 
     @classmethod
-    def _identification_result(cls, party, score, matched, policy, active):
-        result = {
-            'party': party.id,
-            'name': party.name,
-            'birth_date': party.birth_date,
-            'matched': matched,
-            'score': round(score, 3),
-            'active': bool(active),
-            'policy': None, 'policy_number': None, 'contract': None,
-            'insurer': None, 'insurer_name': None, 'package': None,
-            'package_name': None, 'programs': [], 'policy_state': None,
-            'start_date': None, 'end_date': None,
-            }
-        if policy:
-            result.update({
-                    'policy': policy.id,
-                    'policy_number': policy.number,
-                    'contract': policy.contract.id,
-                    'insurer': policy.contract.insurer.id,
-                    'insurer_name': policy.contract.insurer.rec_name,
-                    'package': policy.package.id,
-                    'package_name': policy.package.rec_name,
-                    'programs': [p.rec_name for p in policy.package.programs],
-                    'policy_state': policy.state,
-                    'start_date': policy.start_date,
-                    'end_date': policy.end_date,
-                    })
-        return result
+    def _identification_results(cls, ranked, current):
+        """Return the result dicts of the ranked (party id, (score, matched))
+        read with three queries: persons, policies, programmes"""
+        persons = cls._identification_persons([p for p, _ in ranked])
+        policies = Pool().get('assistance.policy')._identification_policies(
+            [current[p][0] for p, _ in ranked
+                if current.get(p, (None,))[0]])
+        results = []
+        for party_id, (score, matched) in ranked:
+            policy_id, active = current.get(party_id, (None, False))
+            name, birth_date = persons[party_id]
+            result = {
+                'party': party_id,
+                'name': name,
+                'birth_date': birth_date,
+                'matched': matched,
+                'score': round(score, 3),
+                'active': bool(active),
+                'policy': None, 'policy_number': None, 'contract': None,
+                'insurer': None, 'insurer_name': None, 'package': None,
+                'package_name': None, 'programs': [], 'policy_state': None,
+                'start_date': None, 'end_date': None,
+                }
+            result.update(policies.get(policy_id, {}))
+            results.append(result)
+        return results
+
+    @classmethod
+    def _identification_persons(cls, ids):
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*party.select(party.id, party.name, party.code,
+                party.birth_date, where=party.id.in_(ids or [-1])))
+        return {id_: (name or f'[{code}]', _date(birth))
+            for id_, name, code, birth in cursor}
+
+
+def _node_name(code, name):
+    "The rec_name of a package or a programme"
+    return f'[{code}] {name}' if code else name
 
 
 class ContactMechanism(metaclass=PoolMeta):
@@ -521,6 +521,53 @@ class Policy(metaclass=PoolMeta):
         if 'number' in values:
             values['number_key'] = rules.number_key(values['number'])
         return values
+
+    @classmethod
+    def _identification_policies(cls, ids):
+        """Return policy id → its identification values, read with one
+        query (and one for the programmes)"""
+        pool = Pool()
+        Contract = pool.get('assistance.contract')
+        Party = pool.get('party.party')
+        Package = pool.get('assistance.package')
+        Program = pool.get('assistance.program')
+        PackageProgram = pool.get('assistance.package-assistance.program')
+        policy, contract = cls.__table__(), Contract.__table__()
+        insurer, package = Party.__table__(), Package.__table__()
+        program, link = Program.__table__(), PackageProgram.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*policy
+            .join(contract, condition=policy.contract == contract.id)
+            .join(insurer, condition=contract.insurer == insurer.id)
+            .join(package, condition=policy.package == package.id)
+            .select(policy.id, policy.number, policy.contract,
+                contract.insurer, insurer.name, policy.package, package.code,
+                package.name, policy.state, policy.start_date,
+                policy.end_date,
+                where=policy.id.in_(ids or [-1])))
+        result = {}
+        for (id_, number, contract_id, insurer_id, insurer_name,
+                package_id, code, name, state, start, end) in cursor:
+            result[id_] = {
+                'policy': id_, 'policy_number': number,
+                'contract': contract_id, 'insurer': insurer_id,
+                'insurer_name': insurer_name, 'package': package_id,
+                'package_name': _node_name(code, name), 'programs': [],
+                'policy_state': state, 'start_date': _date(start),
+                'end_date': _date(end),
+                }
+        packages = {v['package'] for v in result.values()}
+        cursor.execute(*link.join(program,
+                condition=link.program == program.id).select(
+                link.package, program.code, program.name,
+                where=link.package.in_(list(packages) or [-1]),
+                order_by=[program.code, program.id]))
+        programs = {}
+        for package_id, code, name in cursor:
+            programs.setdefault(package_id, []).append(_node_name(code, name))
+        for values in result.values():
+            values['programs'] = programs.get(values['package'], [])
+        return result
 
     @classmethod
     def current_policies(cls, insured_ids, date):
