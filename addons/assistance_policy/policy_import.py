@@ -8,6 +8,7 @@ each, and the new and changed records are created and written in bulk.
 The preview runs the same planning without writing; applying runs in the
 task queue, commits after each chunk and shows its progress."""
 import datetime as dt
+import gzip
 import io
 import json
 import logging
@@ -166,6 +167,9 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         "automatically.")
     columns = fields.Text("Recognised Columns", readonly=True)
     header = fields.Text("Header", readonly=True)
+    rows_cache = fields.Binary("Rows Read", readonly=True,
+        help="The rows of the file as the preview read them, so that "
+        "applying does not read the workbook again.")
     total_rows = fields.Integer("Rows", readonly=True)
     processed_rows = fields.Integer("Processed Rows", readonly=True)
     progress = fields.Function(fields.Float("Progress"), 'get_progress')
@@ -285,7 +289,7 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @classmethod
     def copy(cls, imports, default=None):
         default = default.copy() if default else {}
-        for name in ['lines', 'header_row', 'columns', 'header',
+        for name in ['lines', 'header_row', 'columns', 'header', 'rows_cache',
                 'total_rows', 'processed_rows', 'new_count',
                 'changed_count', 'unchanged_count', 'terminated_count',
                 'error_count', 'message']:
@@ -297,6 +301,7 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @Workflow.transition('draft')
     def draft(cls, imports):
         cls._clear(imports)
+        cls.write(imports, {'rows_cache': None})
 
     @classmethod
     @ModelView.button
@@ -426,7 +431,11 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         self.__class__._clear([self], keep_total=apply)
         if not self.template:
             self.template = self._find_template()
-        position, mapping, labels, body = self._open()
+        if apply and self.rows_cache:
+            position, mapping, labels, body = _RowCache.open(self.rows_cache)
+        else:
+            position, mapping, labels, body = self._open()
+        cache = None if apply else _RowCache(position, mapping, labels)
         if not apply:
             self.template = Template.remember(
                 self.template, self.contract.insurer, mapping, labels)
@@ -439,9 +448,11 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
                 })
         if commit:
             Transaction().commit()
-        for chunk in rules.chunks(
-                ((n, c) for n, c in body if not rules.is_blank(c)
-                    and not rules.is_footer(c, mapping)), CHUNK):
+        rows = ((n, c) for n, c in body if not rules.is_blank(c)
+            and not rules.is_footer(c, mapping))
+        if cache:
+            rows = cache.keep(rows)
+        for chunk in rules.chunks(rows, CHUNK):
             parsed = [rules.parse_row(n, c, mapping, self.mode)
                 for n, c in chunk]
             run.process(parsed)
@@ -456,7 +467,47 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
                         })
                 if commit:
                     Transaction().commit()
-        self.__class__.write([self], run.totals())
+        totals = run.totals()
+        if cache:
+            totals['rows_cache'] = cache.value()
+        self.__class__.write([self], totals)
+
+
+class _RowCache:
+    """The rows read by the preview, gzipped JSON lines: applying reads
+    them instead of parsing the workbook a second time"""
+
+    def __init__(self, position, mapping, labels):
+        self.output = io.BytesIO()
+        self.file = gzip.GzipFile(fileobj=self.output, mode='wb',
+            compresslevel=1)
+        self._write({'position': position, 'mapping': mapping,
+                'labels': labels})
+
+    def _write(self, value):
+        self.file.write(json.dumps(value, ensure_ascii=False).encode())
+        self.file.write(b'\n')
+
+    def keep(self, rows):
+        for number, cells in rows:
+            self._write([number, rules.cells_to_json(cells)])
+            yield number, cells
+
+    def value(self):
+        self.file.close()
+        return self.output.getvalue()
+
+    @staticmethod
+    def open(data):
+        "Return (position, mapping, labels, numbered rows)"
+        file = gzip.GzipFile(fileobj=io.BytesIO(bytes(data)), mode='rb')
+        head = json.loads(file.readline())
+
+        def rows():
+            for line in file:
+                number, cells = json.loads(line)
+                yield number, rules.cells_from_json(cells)
+        return head['position'], head['mapping'], head['labels'], rows()
 
 
 class _Run:

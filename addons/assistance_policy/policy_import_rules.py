@@ -8,6 +8,7 @@ values of a policy (or the reasons it is rejected), normalising names,
 phones, numbers and documents into the keys that identify a person.
 The ORM edges live in policy_import.py and identification.py."""
 import datetime as dt
+import functools
 import io
 import re
 import unicodedata
@@ -230,7 +231,13 @@ def parse_date(value):
         if not 1 <= value < 2958466:
             raise RowError('bad_date')
         return _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    text = _SPACES.sub(' ', str(value)).strip()
+    return _parse_text_date(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text_date(text):
+    "A date written as text (the same few dates recur on every row)"
+    text = _SPACES.sub(' ', text).strip()
     text = re.sub(r'\s*(г\.?|года?)$', '', text)
     if not text:
         return None
@@ -302,6 +309,31 @@ def _xls_value(cell, datemode):
     if cell.ctype == xlrd.XL_CELL_ERROR:
         return None
     return cell.value
+
+
+def cells_to_json(cells):
+    "Make the cells of a row JSON-serialisable (dates tagged)"
+    result = []
+    for value in cells:
+        if isinstance(value, dt.datetime):
+            value = {'$t': value.isoformat()}
+        elif isinstance(value, dt.date):
+            value = {'$d': value.isoformat()}
+        result.append(value)
+    return result
+
+
+def cells_from_json(cells):
+    "The cells of cells_to_json back"
+    result = []
+    for value in cells:
+        if isinstance(value, dict):
+            if '$t' in value:
+                value = dt.datetime.fromisoformat(value['$t'])
+            else:
+                value = dt.date.fromisoformat(value['$d'])
+        result.append(value)
+    return result
 
 
 # -- Header and mapping ------------------------------------------------------
