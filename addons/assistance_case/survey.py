@@ -3,6 +3,7 @@
 "Quality of the help: the insured's answers and the NPS (CASE-4, P4)"
 from sql import Literal, Null
 from sql.aggregate import Avg, Count, Min, Sum
+from sql.functions import Round
 from sql.conditionals import Case as SqlCase
 
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -145,10 +146,10 @@ class Nps(ModelSQL, ModelView):
                         else_=0)).as_('promoters'),
                 Sum(SqlCase((survey.recommend <= nps_rules.DETRACTOR, 1),
                         else_=0)).as_('detractors'),
-                Avg(SqlCase(
-                        (survey.provider_satisfaction != Null,
-                            survey.provider_satisfaction),
-                        else_=Null)).as_('provider_satisfaction'),
+                Round(Avg(SqlCase(
+                            (survey.provider_satisfaction != Null,
+                                survey.provider_satisfaction),
+                            else_=Null)), 1).as_('provider_satisfaction'),
                 where=where,
                 group_by=[case.operator, contract.insurer]))
 
