@@ -1,4 +1,5 @@
 """Start a trytond server on a small demo database and drive the web client."""
+import base64
 import contextlib
 import json
 import os
@@ -92,3 +93,23 @@ class DemoServer:
             capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def rpc(self, login, password, method, *params, context=None):
+        "Call the server's JSON-RPC as a user, as the web client does"
+        def call(method, params, headers=None):
+            request = urllib.request.Request(
+                f'{self.url}{self.database}/rpc/',
+                data=json.dumps({'id': 1, 'method': method,
+                        'params': params}).encode(),
+                headers={'Content-Type': 'application/json',
+                    **(headers or {})})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer = json.loads(response.read())
+            assert 'error' not in answer or not answer['error'], answer
+            return answer['result']
+        user_id, session, *_ = call(
+            'common.db.login', [login, {'password': password}, 'en'])
+        token = base64.b64encode(
+            f'{login}:{user_id}:{session}'.encode()).decode()
+        return call(method, [*params, context or {}],
+            {'Authorization': f'Session {token}'})
