@@ -32,6 +32,8 @@ class CoverageVersionMixin:
         """Update the locked rows: under REPEATABLE READ a transaction whose
         snapshot predates another declaration's commit then fails to lock
         them (and is retried) instead of reading stale sums."""
+        if not ids:
+            return
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*table.update(
@@ -233,6 +235,8 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
         Tryton takes the locks at the start of a retried transaction, so the
         sums read afterwards see every committed declaration."""
         Limit = Pool().get('assistance.limit')
+        if not requests:
+            return
         policies, limits = set(), set()
         for policy, service, date in requests:
             policies.add(policy.id)
