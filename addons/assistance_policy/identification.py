@@ -365,12 +365,14 @@ class Party(metaclass=PoolMeta):
             everything = [[w for w, _ in a] for a in alternatives]
             if everything != exact:
                 found.update(cls._search_words(everything, birth_date))
+        # The words found are among the alternatives, already scored.
+        scores = [dict(a) for a in alternatives]
         scored = {}
         for id_, words in found.items():
             words = words.split() if words else []
             scored[id_] = sum(
-                max((rules.word_score(t, w) for w in words), default=0)
-                for t in tokens) / len(tokens)
+                max((s.get(w, 0) for w in words), default=0)
+                for s in scores) / len(tokens)
         return scored
 
     @classmethod
