@@ -353,6 +353,8 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _clear(cls, imports, keep_total=False):
+        if not imports:
+            return
         Line = Pool().get('assistance.policy.import.line')
         line = Line.__table__()
         cursor = Transaction().connection.cursor()
