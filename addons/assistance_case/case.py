@@ -8,7 +8,7 @@ from trytond.model import (
     DeactivableMixin, Index, ModelSingleton, ModelSQL, ModelView, Workflow,
     fields)
 from trytond.pool import Pool
-from trytond.pyson import Bool, Eval, Id
+from trytond.pyson import Bool, Eval, Id, If
 from trytond.report import Report
 from trytond.rpc import RPC
 from trytond.transaction import Transaction
@@ -231,6 +231,13 @@ class Case(Workflow, ModelSQL, ModelView):
                     'icon': 'tryton-print',
                     },
                 })
+
+    @classmethod
+    def view_attributes(cls):
+        # The monitoring list highlights the cases with an overdue task.
+        return super().view_attributes() + [
+            ('/tree', 'visual', If(Eval('overdue', False), 'danger', '')),
+            ]
 
     @staticmethod
     def default_state():
