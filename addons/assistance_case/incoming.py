@@ -165,12 +165,18 @@ class Incoming(Wizard):
         return values
 
     def do_continue_case(self, action):
-        return action, {'res_id': [self.start.open_case.id]}
+        return self._open_case(action, self.start.open_case)
 
     def do_new_case(self, action):
         Case = Pool().get('assistance.case')
         case = Case(**self._case_values())
         case.save()
+        return self._open_case(action, case)
+
+    @staticmethod
+    def _open_case(action, case):
+        "Open the case's form (the action lists first)"
+        action['views'].reverse()
         return action, {'res_id': [case.id]}
 
     def _case_values(self):

@@ -62,3 +62,35 @@ def test_incoming_call_rpc_as_operator(demo):
         "SELECT n.label FROM res_notification n "
         "JOIN res_user u ON u.id = n.user WHERE u.login = 'operator'")
     assert any(policy_number in label for label, in labels)
+
+
+def test_operator_takes_a_call(demo, tmp_path):
+    "REQ-2, POL-4: search the caller, see the policy, continue the case"
+    import json
+    import subprocess
+    (case_id, number, insured, policy_number), = demo.query(
+        "SELECT c.id, c.number, party.name, p.number FROM assistance_case c "
+        "JOIN party_party party ON party.id = c.insured "
+        "JOIN assistance_policy p ON p.id = c.policy "
+        "WHERE c.state = 'open' ORDER BY c.id LIMIT 1")
+    playwright = (ROOT / 'tests' / 'browser' / 'node_modules'
+        / 'playwright-core' / 'index.mjs').as_uri()
+    out = subprocess.run(
+        ['node', str(pathlib.Path(__file__).parent / 'incoming_call.mjs'),
+            playwright, demo.url, demo.database, 'operator', 'operator-2026',
+            insured, str(tmp_path / 'call')],
+        capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    screens = json.loads(out.stdout.strip().splitlines()[-1])
+
+    wizard = screens['wizard']
+    for label in ["Входящее обращение", "Поиск", "Дата события",
+            "Застрахованные лица", "Действующий полис", "Открытое дело",
+            "Состояние полиса"]:
+        assert label in wizard['text'], label
+    assert "продолжить дело" in wizard['text'].casefold()
+    assert "новое дело" in wizard['text'].casefold()
+    assert any(policy_number in v for v in wizard['values'])
+    assert any(number in v for v in wizard['values'])
+    assert f"Полис «{policy_number}" in ' '.join(wizard['values'])
+    assert number in screens['case']['values']
