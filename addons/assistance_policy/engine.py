@@ -211,8 +211,9 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             return refuse(rules.OUTSIDE_PROGRAM, service=service.rec_name)
         case_key = self._coverage_case_key(case)
         limits, deductibles = self.coverage_rules_for(option_id, ancestors)
-        program_id = self.coverage_structure().options[option_id][0]
-        if self.coverage_structure().programs[program_id][1] is not None:
+        structure = self.coverage_structure()
+        program_id = structure.options[option_id][0]
+        if structure.programs[program_id][1] is not None:
             limits.append(self.sum_insured_rule(program_id))
         limit_states, deductible_states = self.coverage_states(
             date, limits, deductibles, case_key)

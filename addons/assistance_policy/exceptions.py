@@ -1,6 +1,5 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError, ValidationError
 
 
@@ -13,10 +12,6 @@ class ContractAccessError(AccessError):
 
 
 class PolicyValidationError(ValidationError):
-    pass
-
-
-class PolicyStateError(UserError):
     pass
 
 

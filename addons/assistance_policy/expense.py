@@ -120,16 +120,12 @@ class Expense(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_total(cls, expenses, names):
-        fields_ = {
-            'amount': 'amount',
-            'covered_amount': 'covered_amount',
-            'insured_amount': 'insured_amount',
-            }
+        "Sum the lines' field of the same name"
         result = {n: {} for n in names}
         for expense in expenses:
             for name in names:
                 result[name][expense.id] = sum(
-                    (getattr(l, fields_[name]) or 0 for l in expense.lines),
+                    (getattr(l, name) or 0 for l in expense.lines),
                     rules.ZERO)
         return result
 
