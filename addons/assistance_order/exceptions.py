@@ -1,0 +1,20 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError, ValidationError
+
+
+class OrderValidationError(ValidationError):
+    pass
+
+
+class OrderCoverageError(UserError):
+    pass
+
+
+class OrderAccessError(AccessError):
+    pass
+
+
+class ProviderValidationError(ValidationError):
+    pass
