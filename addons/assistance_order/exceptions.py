@@ -18,3 +18,7 @@ class OrderAccessError(AccessError):
 
 class ProviderValidationError(ValidationError):
     pass
+
+
+class RefusalValidationError(ValidationError):
+    pass
