@@ -22,3 +22,7 @@ class ProviderValidationError(ValidationError):
 
 class RefusalValidationError(ValidationError):
     pass
+
+
+class OrderLetterError(UserError):
+    pass

@@ -1,0 +1,209 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The printed order / guarantee letter (гарантийное письмо, ORD-2) and its
+sending to the provider by e-mail through ir.email."""
+import datetime as dt
+from decimal import Decimal
+from html import escape
+
+from trytond.i18n import gettext
+from trytond.model import ModelView, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.report import Report
+from trytond.sendmail import get_smtp_server
+from trytond.transaction import Transaction
+
+from .exceptions import OrderLetterError
+
+# The letter is a promise to pay: only orders in these states are sent.
+SENDABLE = ['confirmed', 'delivered']
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'assistance.case.configuration'
+
+    order_letter_on_confirm = fields.Boolean(
+        "Send Guarantee Letter on Confirmation",
+        help="Send the guarantee letter to the provider by e-mail as soon as "
+        "an order is confirmed (in the background: a mail server that is "
+        "down never blocks the confirmation).")
+
+    @classmethod
+    def default_order_letter_on_confirm(cls):
+        return False
+
+
+class Order(metaclass=PoolMeta):
+    __name__ = 'assistance.order'
+
+    letter_sent_at = fields.DateTime(
+        "Letter Sent At", readonly=True,
+        help="When the guarantee letter was last sent to the provider.")
+    letter_sent_to = fields.Char(
+        "Letter Sent To", readonly=True,
+        help="The e-mail address the guarantee letter was last sent to.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'send_to_provider': {
+                    'invisible': ~Eval('state').in_(SENDABLE),
+                    'icon': 'tryton-email',
+                    'depends': ['state'],
+                    },
+                'print_letter': {
+                    'invisible': Eval('state') == 'cancelled',
+                    'icon': 'tryton-print',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def copy(cls, orders, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('letter_sent_at', None)
+        default.setdefault('letter_sent_to', None)
+        return super().copy(orders, default=default)
+
+    @classmethod
+    @ModelView.button_action('assistance_order.report_guarantee_letter')
+    def print_letter(cls, orders):
+        pass
+
+    @classmethod
+    @ModelView.button
+    def send_to_provider(cls, orders):
+        "Send the guarantee letter of each order to its provider by e-mail"
+        for order in orders:
+            order.check_letter_sendable()
+        check_mail_server()
+        cls.send_letters(orders)
+
+    @classmethod
+    def send_letters(cls, orders):
+        """Send the letters of the sendable orders; the e-mails leave when the
+        transaction commits and the orders record it"""
+        orders = [o for o in orders
+            if o.state in SENDABLE and o.letter_email()]
+        for order in orders:
+            order.letter_sent_to = order._send_letter()
+            order.letter_sent_at = dt.datetime.now().replace(microsecond=0)
+        cls.save(orders)
+
+    @classmethod
+    def _after_confirm(cls, orders):
+        pool = Pool()
+        Configuration = pool.get('assistance.case.configuration')
+        super()._after_confirm(orders)
+        if Configuration(1).order_letter_on_confirm:
+            # Through the queue: it runs after the confirmation is committed,
+            # so an unreachable mail server cannot undo the confirmation.
+            orders = [o for o in orders if o.letter_email()]
+            if orders:
+                cls.__queue__.send_letters(orders)
+
+    def check_letter_sendable(self):
+        "Raise unless the guarantee letter of the order can be sent"
+        if self.state not in SENDABLE:
+            raise OrderLetterError(gettext(
+                    'assistance_order.msg_order_letter_state',
+                    order=self.rec_name))
+        if not self.letter_email():
+            raise OrderLetterError(gettext(
+                    'assistance_order.msg_order_letter_no_email',
+                    order=self.rec_name, provider=self.provider.rec_name))
+
+    def letter_email(self):
+        "Return the provider's e-mail address for the letter or None"
+        mechanism = self.provider.contact_mechanism_get('email')
+        return mechanism.value if mechanism else None
+
+    def letter_language(self):
+        "Return the language code of the letter: the provider's if it has one"
+        if self.provider.lang:
+            return self.provider.lang.code
+        return Transaction().language
+
+    def letter_pdf(self):
+        "Return the file name and content of the guarantee letter"
+        GuaranteeLetter = Pool().get(
+            'assistance.order.guarantee_letter', type='report')
+        _, content, _, _ = GuaranteeLetter.execute([self.id], {})
+        name = gettext(
+            'assistance_order.msg_order_letter_filename', order=self.rec_name)
+        return f'{name}.pdf', bytes(content)
+
+    def _send_letter(self):
+        "Send the letter through ir.email and return the recipient"
+        Email = Pool().get('ir.email')
+        to = self.letter_email()
+        with Transaction().set_context(language=self.letter_language()):
+            subject = gettext('assistance_order.msg_order_letter_subject',
+                order=self.rec_name, company=self.company.rec_name)
+            body = gettext('assistance_order.msg_order_letter_body',
+                order=self.rec_name, company=self.company.rec_name,
+                insured=self.case.insured.rec_name,
+                date=Report.format_date(self.date))
+            file_ = self.letter_pdf()
+        Email.send(
+            to=to, subject=subject, body=html_paragraphs(body),
+            files=[file_], record=(self.__name__, self.id))
+        return to
+
+
+def check_mail_server():
+    """Raise a readable error when the mail server cannot be reached: the
+    e-mail only leaves on commit, where a failure would be a bare trace"""
+    try:
+        server = get_smtp_server(strict=True)
+    except Exception as exception:
+        raise OrderLetterError(gettext(
+                'assistance_order.msg_order_letter_smtp',
+                error=str(exception) or exception.__class__.__name__)
+            ) from exception
+    server.quit()
+
+
+def html_paragraphs(text):
+    "Return the plain text as HTML paragraphs for the e-mail body"
+    return ''.join(
+        f'<p>{escape(p).replace(chr(10), "<br/>")}</p>'
+        for p in text.split('\n\n') if p.strip())
+
+
+class GuaranteeLetter(Report):
+    "Guarantee letter (гарантийное письмо) of a service order"
+    __name__ = 'assistance.order.guarantee_letter'
+
+    @classmethod
+    def get_context(cls, records, header, data):
+        context = super().get_context(records, header, data)
+        context['letter_date'] = Pool().get('ir.date').today()
+        context['address_lines'] = cls.address_lines
+        context['format_quantity'] = cls.format_quantity
+        context['insured_share'] = cls.insured_share
+        return context
+
+    @staticmethod
+    def address_lines(address):
+        "Return the non-empty lines of the address"
+        if not address:
+            return []
+        return [l.strip() for l in (address.full_address or '').splitlines()
+            if l.strip()]
+
+    @classmethod
+    def format_quantity(cls, quantity):
+        "Format the quantity with no useless decimals: 1, 2,5"
+        if quantity is None:
+            return ''
+        digits = max(0, -quantity.normalize().as_tuple().exponent)
+        return cls.format_number(quantity, None, digits=digits)
+
+    @staticmethod
+    def insured_share(record):
+        "Return what the insured person pays the provider: beyond the cover"
+        return ((record.deductible_amount or Decimal(0))
+            + (record.insured_amount or Decimal(0)))
