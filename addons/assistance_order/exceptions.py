@@ -18,3 +18,15 @@ class OrderAccessError(AccessError):
 
 class ProviderValidationError(ValidationError):
     pass
+
+
+class ProviderAccessError(AccessError):
+    pass
+
+
+class ProviderSuspendedError(UserError):
+    pass
+
+
+class PriceListImportError(UserError):
+    pass
