@@ -22,3 +22,15 @@ class ProviderValidationError(ValidationError):
 
 class RefusalValidationError(ValidationError):
     pass
+
+
+class ProviderAccessError(AccessError):
+    pass
+
+
+class ProviderSuspendedError(UserError):
+    pass
+
+
+class PriceListImportError(UserError):
+    pass
