@@ -24,5 +24,17 @@ class RefusalValidationError(ValidationError):
     pass
 
 
+class ProviderAccessError(AccessError):
+    pass
+
+
+class ProviderSuspendedError(UserError):
+    pass
+
+
+class PriceListImportError(UserError):
+    pass
+
+
 class OrderLetterError(UserError):
     pass
