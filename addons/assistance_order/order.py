@@ -509,6 +509,25 @@ class OrderLine(ModelSQL, ModelView):
     def default_quantity():
         return Decimal(1)
 
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        # The clients (sao, proteus) never send readonly fields: the price
+        # of a new line is taken from the provider's price list here.
+        pool = Pool()
+        Order = pool.get('assistance.order')
+        Product = pool.get('product.product')
+        PriceListLine = pool.get('assistance.provider.price_list.line')
+        values = super().preprocess_values(mode, values)
+        if (mode == 'create' and values.get('unit_price') is None
+                and values.get('order') and values.get('service')):
+            order = Order(values['order'])
+            price = PriceListLine.find_valid(
+                order.provider, Product(values['service']), order.date)
+            if price:
+                values['price_list_line'] = price.id
+                values['unit_price'] = price.price
+        return values
+
     @fields.depends('order', '_parent_order.state')
     def on_change_with_order_state(self, name=None):
         return self.order.state if self.order else 'draft'
