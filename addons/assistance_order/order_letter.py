@@ -180,11 +180,18 @@ class GuaranteeLetter(Report):
     @classmethod
     def get_context(cls, records, header, data):
         context = super().get_context(records, header, data)
-        context['letter_date'] = Pool().get('ir.date').today()
+        context['letter_date'] = cls.letter_date
         context['address_lines'] = cls.address_lines
         context['format_quantity'] = cls.format_quantity
         context['insured_share'] = cls.insured_share
         return context
+
+    @staticmethod
+    def letter_date(order):
+        "Return the date of the letter: when it was sent, else today"
+        if order.letter_sent_at:
+            return order.letter_sent_at.date()
+        return Pool().get('ir.date').today()
 
     @staticmethod
     def address_lines(address):

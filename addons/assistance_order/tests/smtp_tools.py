@@ -35,17 +35,21 @@ class _Handler:
 class SMTPServer:
     """An SMTP server on a free loopback port that keeps what it receives.
 
-    `start()` also points trytond's [email] uri at it, `stop()` stops it
-    (its port then refuses connections, as a mail server that is down)
-    and `close()` restores the previous uri."""
+    Creating it points trytond's [email] uri (and from, if given) at it,
+    `start()` starts it, `stop()` stops it (its port then refuses
+    connections, as a mail server that is down) and `close()` also restores
+    the previous settings."""
 
-    def __init__(self):
+    def __init__(self, from_=None):
         self.port = free_port()
         self.uri = f'smtp://127.0.0.1:{self.port}'
         self._handler = _Handler()
         self._controller = None
-        self._previous_uri = config.get('email', 'uri')
+        self._previous = {
+            o: config.get('email', o) for o in ['uri', 'from']}
         config.set('email', 'uri', self.uri)
+        if from_:
+            config.set('email', 'from', from_)
 
     @property
     def messages(self):
@@ -65,7 +69,8 @@ class SMTPServer:
 
     def close(self):
         self.stop()
-        config.set('email', 'uri', self._previous_uri)
+        for option, value in self._previous.items():
+            config.set('email', option, value)
 
     def __enter__(self):
         return self.start()
