@@ -20,6 +20,10 @@ class ProviderValidationError(ValidationError):
     pass
 
 
+class RefusalValidationError(ValidationError):
+    pass
+
+
 class ProviderAccessError(AccessError):
     pass
 

@@ -1,0 +1,662 @@
+# This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Service orders to providers (ORD-2, ORD-5, P5): lines from the provider's
+price list, each with the coverage engine's decision; confirming declares
+the expense lines under the engine's locks, cancelling releases them."""
+import datetime as dt
+from decimal import Decimal
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
+from trytond.modules.assistance_policy.engine import decision_dict
+from trytond.modules.currency.fields import Monetary
+from trytond.pool import Pool
+from trytond.pyson import Bool, Eval, If
+from trytond.transaction import Transaction
+
+from .exceptions import OrderCoverageError, OrderValidationError
+
+ZERO = Decimal(0)
+STATES = [
+    ('draft', "Draft"),
+    ('confirmed', "Confirmed"),
+    ('delivered', "Delivered"),
+    ('done', "Done"),
+    ('cancelled', "Cancelled"),
+    ]
+COVERAGE = [
+    (None, ""),
+    ('covered', "Covered"),
+    ('partial', "Partially Covered"),
+    ('refused', "Refused"),
+    ]
+# Orders that hold declared consumption.
+RESERVING = ['confirmed', 'delivered', 'done']
+
+
+class Order(Workflow, ModelSQL, ModelView):
+    "Service Order"
+    __string__ = "Service Order"
+    __name__ = 'assistance.order'
+    _rec_name = 'number'
+    _states = {'readonly': Eval('state') != 'draft'}
+
+    number = fields.Char("Number", readonly=True)
+    company = fields.Many2One(
+        'company.company', "Company", required=True, states=_states)
+    case = fields.Many2One(
+        'assistance.case', "Case", required=True, states=_states,
+        domain=[
+            If(Eval('state') == 'draft',
+                ('state', 'in', ['open', 'in_progress']),
+                ()),
+            ])
+    policy = fields.Many2One(
+        'assistance.policy', "Policy", required=True, states=_states,
+        domain=[('insured', '=', Eval('insured', -1))])
+    insured = fields.Function(
+        fields.Many2One('party.party', "Insured Person"),
+        'on_change_with_insured')
+    provider = fields.Many2One(
+        'party.party', "Provider", required=True, states=_states,
+        domain=[
+            ('is_provider', '=', True),
+            If(Eval('state') == 'draft',
+                ('provider_state', '=', 'active'),
+                ()),
+            ])
+    provider_address = fields.Many2One(
+        'party.address', "Provider Address", states=_states,
+        domain=[('party', '=', Eval('provider', -1))])
+    date = fields.Date(
+        "Service Date", required=True, states=_states,
+        help="The day the service is given: "
+        "it chooses the price list and the limits' windows.")
+    agreed_date = fields.Date(
+        "Agreed Date", states={
+            'readonly': ~Eval('state').in_(['draft', 'confirmed']),
+            },
+        help="The date agreed with the provider.")
+    agreed_time = fields.Time(
+        "Agreed Time", states={
+            'readonly': ~Eval('state').in_(['draft', 'confirmed']),
+            })
+    place = fields.Text(
+        "Place", states={
+            'readonly': ~Eval('state').in_(['draft', 'confirmed']),
+            },
+        help="Where the service is given: the provider's address, "
+        "the insured person's home…")
+    available_services = fields.Function(fields.Many2Many(
+            'product.product', None, None, "Available Services"),
+        'on_change_with_available_services')
+    lines = fields.One2Many(
+        'assistance.order.line', 'order', "Lines", states=_states,
+        depends={'available_services', 'date', 'policy', 'case'})
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"),
+        'on_change_with_currency')
+    amount = fields.Function(
+        Monetary("Amount", currency='currency', digits='currency'),
+        'get_amounts')
+    covered_amount = fields.Function(
+        Monetary("Covered by the Insurer", currency='currency',
+            digits='currency'),
+        'get_amounts')
+    deductible_amount = fields.Function(
+        Monetary("Deductible", currency='currency', digits='currency'),
+        'get_amounts')
+    insured_amount = fields.Function(
+        Monetary("Paid by the Insured", currency='currency',
+            digits='currency'),
+        'get_amounts')
+    refused = fields.Function(
+        fields.Boolean("Has Refused Lines"), 'get_refused')
+    notes = fields.Text("Notes")
+    delivered_at = fields.DateTime("Delivered At", readonly=True)
+    control_task = fields.Many2One(
+        'assistance.task', "Control Task", readonly=True,
+        help="The task created when the agreed time passed "
+        "without the service being delivered.")
+    state = fields.Selection(
+        STATES, "State", readonly=True, required=True, sort=False)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.case, Index.Range())),
+                Index(t, (t.provider, Index.Range())),
+                Index(t, (t.state, Index.Equality(cardinality='low')),
+                    where=t.state == 'confirmed'),
+                })
+        cls._order = [('date', 'DESC'), ('id', 'DESC')]
+        cls._transitions |= {
+            ('draft', 'confirmed'),
+            ('confirmed', 'delivered'),
+            ('delivered', 'done'),
+            ('draft', 'cancelled'),
+            ('confirmed', 'cancelled'),
+            ('delivered', 'cancelled'),
+            ('cancelled', 'draft'),
+            }
+        cls._buttons.update({
+                'check_coverage': {
+                    'invisible': Eval('state') != 'draft',
+                    'icon': 'tryton-refresh',
+                    'depends': ['state'],
+                    },
+                'confirm': {
+                    'invisible': Eval('state') != 'draft',
+                    'readonly': ~Eval('lines', [0]),
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'deliver': {
+                    'invisible': Eval('state') != 'confirmed',
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'do': {
+                    'invisible': Eval('state') != 'delivered',
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'cancel': {
+                    'invisible': ~Eval('state').in_(
+                        ['draft', 'confirmed', 'delivered']),
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                'draft': {
+                    'invisible': Eval('state') != 'cancelled',
+                    'icon': 'tryton-back',
+                    'depends': ['state'],
+                    },
+                'refuse': {
+                    'invisible': ((Eval('state') != 'draft')
+                        | ~Eval('refused', False)),
+                    'icon': 'tryton-cancel',
+                    'depends': ['state', 'refused'],
+                    },
+                })
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('/tree', 'visual', If(Eval('refused', False), 'danger', '')),
+            ]
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_date(cls):
+        return Pool().get('ir.date').today()
+
+    @fields.depends('case', '_parent_case.policy', '_parent_case.address',
+        'policy', 'place')
+    def on_change_case(self):
+        if self.case:
+            if self.case.policy:
+                self.policy = self.case.policy
+            if not self.place and self.case.address:
+                self.place = self.case.address
+
+    @fields.depends('case', '_parent_case.insured')
+    def on_change_with_insured(self, name=None):
+        return self.case.insured if self.case else None
+
+    @fields.depends('provider', 'provider_address', 'place')
+    def on_change_provider(self):
+        if self.provider and (not self.provider_address
+                or self.provider_address.party != self.provider):
+            self.provider_address = self.provider.address_get()
+
+    @fields.depends('policy', '_parent_policy.contract')
+    def on_change_with_currency(self, name=None):
+        return self.policy.contract.currency if self.policy else None
+
+    @fields.depends('provider', 'date')
+    def on_change_with_available_services(self, name=None):
+        PriceListLine = Pool().get('assistance.provider.price_list.line')
+        if not self.provider or not self.date:
+            return []
+        return sorted({l.service.id for l in PriceListLine.search([
+                        ('price_list.provider', '=', self.provider.id),
+                        ('price_list.start_date', '<=', self.date),
+                        ['OR',
+                            ('price_list.end_date', '=', None),
+                            ('price_list.end_date', '>=', self.date),
+                            ],
+                        ])})
+
+    @classmethod
+    def get_amounts(cls, orders, names):
+        result = {n: {} for n in names}
+        for order in orders:
+            for name in names:
+                result[name][order.id] = sum(
+                    (getattr(l, name) or ZERO for l in order.lines), ZERO)
+        return result
+
+    def get_refused(self, name):
+        return any(l.coverage_status == 'refused' for l in self.lines)
+
+    def get_rec_name(self, name):
+        return self.number or str(self.id)
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        _, operator, value = clause
+        bool_op = 'AND' if operator.startswith('!') else 'OR'
+        return [bool_op,
+            ('number', operator, value),
+            ('provider.rec_name', operator, value),
+            ('case.rec_name', operator, value),
+            ]
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if mode == 'create' and not values.get('number'):
+            values['number'] = cls._new_number()
+        return values
+
+    @classmethod
+    def _new_number(cls):
+        Configuration = Pool().get('assistance.case.configuration')
+        return Configuration(1).order_sequence.get()
+
+    @classmethod
+    def copy(cls, orders, default=None):
+        default = default.copy() if default is not None else {}
+        for name in ['number', 'delivered_at', 'control_task']:
+            default.setdefault(name, None)
+        return super().copy(orders, default=default)
+
+    @classmethod
+    def check_modification(cls, mode, orders, values=None, external=False):
+        super().check_modification(
+            mode, orders, values=values, external=external)
+        if mode == 'delete':
+            for order in orders:
+                if order.state not in {'draft', 'cancelled'}:
+                    raise OrderValidationError(gettext(
+                            'assistance_order.msg_order_delete',
+                            order=order.rec_name))
+
+    @classmethod
+    def validate_fields(cls, orders, field_names):
+        super().validate_fields(orders, field_names)
+        cls.check_policy(orders, field_names)
+
+    @classmethod
+    def check_policy(cls, orders, field_names=None):
+        if field_names and not (field_names & {'case', 'policy'}):
+            return
+        for order in orders:
+            if order.policy.insured != order.case.insured:
+                raise OrderValidationError(gettext(
+                        'assistance_order.msg_order_policy_insured',
+                        order=order.rec_name, policy=order.policy.rec_name))
+
+    @classmethod
+    @ModelView.button
+    def check_coverage(cls, orders):
+        "Ask the engine again for every line of the draft orders"
+        Line = Pool().get('assistance.order.line')
+        lines = [l for o in orders if o.state == 'draft' for l in o.lines]
+        for line in lines:
+            line.set_coverage()
+        Line.save(lines)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('confirmed')
+    def confirm(cls, orders):
+        pool = Pool()
+        Line = pool.get('assistance.order.line')
+        for order in orders:
+            order.check_confirmable()
+        Line.declare([l for o in orders for l in o.lines])
+        cls._after_confirm(orders)
+
+    @classmethod
+    def _after_confirm(cls, orders):
+        "Override to inform the provider and the insured of the orders"
+        pass
+
+    def check_confirmable(self):
+        "Raise when the order may not be confirmed as it is"
+        if not self.lines:
+            raise OrderValidationError(gettext(
+                    'assistance_order.msg_order_no_line',
+                    order=self.rec_name))
+        if self.provider.provider_state != 'active':
+            raise OrderValidationError(gettext(
+                    'assistance_order.msg_order_provider_suspended',
+                    order=self.rec_name, provider=self.provider.rec_name))
+        for line in self.lines:
+            line.check_price_list()
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('delivered')
+    def deliver(cls, orders):
+        cls.write(orders, {
+                'delivered_at': dt.datetime.now().replace(microsecond=0),
+                })
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('done')
+    def do(cls, orders):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('cancelled')
+    def cancel(cls, orders):
+        Line = Pool().get('assistance.order.line')
+        Line.release([l for o in orders for l in o.lines])
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, orders):
+        pass
+
+    @classmethod
+    @ModelView.button_action('assistance_order.act_refusal_from_order')
+    def refuse(cls, orders):
+        "Register a refusal for each refused line, then show them"
+        Refusal = Pool().get('assistance.refusal')
+        lines = [l for o in orders for l in o.lines
+            if l.coverage_status == 'refused' and not l.refusals]
+        Refusal.save([Refusal.from_order_line(l) for l in lines])
+
+    def agreed_datetime(self):
+        "Return the agreed date and time, or None when no date is agreed"
+        if not self.agreed_date:
+            return None
+        return dt.datetime.combine(
+            self.agreed_date, self.agreed_time or dt.time(23, 59))
+
+    @classmethod
+    def check_delivery(cls, now=None):
+        """Create a task on the case of every confirmed order whose agreed
+        time has passed without the service being delivered (ORD-5, cron)"""
+        pool = Pool()
+        Task = pool.get('assistance.task')
+        if now is None:
+            now = dt.datetime.now()
+        orders = [o for o in cls.search([
+                    ('state', '=', 'confirmed'),
+                    ('control_task', '=', None),
+                    ('agreed_date', '<=', now.date()),
+                    ])
+            if o.agreed_datetime() < now]
+        tasks = [o._control_task(now) for o in orders]
+        Task.save(tasks)
+        for order, task in zip(orders, tasks):
+            order.control_task = task
+        cls.save(orders)
+        return orders
+
+    def _control_task(self, now):
+        Task = Pool().get('assistance.task')
+        return Task(
+            case=self.case,
+            kind='task',
+            name=gettext('assistance_order.msg_order_control_task',
+                order=self.rec_name, provider=self.provider.rec_name),
+            description=gettext(
+                'assistance_order.msg_order_control_task_description',
+                order=self.rec_name, provider=self.provider.rec_name,
+                agreed=self.agreed_datetime().strftime('%d.%m.%Y %H:%M')),
+            responsible=self.case.operator,
+            department=self.case.department,
+            control_date=now.replace(microsecond=0),
+            urgency='urgent')
+
+
+class OrderLine(ModelSQL, ModelView):
+    "Service Order Line"
+    __string__ = "Service Order Line"
+    __name__ = 'assistance.order.line'
+    _states = {
+        'readonly': Eval('order_state', 'draft') != 'draft',
+        }
+
+    order = fields.Many2One(
+        'assistance.order', "Order", required=True, ondelete='CASCADE',
+        states=_states)
+    order_state = fields.Function(
+        fields.Selection(STATES, "Order State"), 'on_change_with_order_state')
+    service = fields.Many2One(
+        'product.product', "Service", required=True, states=_states,
+        domain=[
+            ('id', 'in', Eval('available_services', [])),
+            ],
+        help="Only the services of the provider's price list "
+        "valid on the service date.")
+    available_services = fields.Function(fields.Many2Many(
+            'product.product', None, None, "Available Services"),
+        'on_change_with_available_services')
+    price_list_line = fields.Many2One(
+        'assistance.provider.price_list.line', "Price List Line",
+        readonly=True, ondelete='RESTRICT')
+    quantity = fields.Numeric(
+        "Quantity", digits=(16, 2), required=True, states=_states,
+        domain=[('quantity', '>', 0)])
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"),
+        'on_change_with_currency')
+    unit_price = Monetary(
+        "Unit Price", currency='currency', digits='currency', required=True,
+        readonly=True, help="The provider's price.")
+    amount = fields.Function(
+        Monetary("Amount", currency='currency', digits='currency'),
+        'on_change_with_amount')
+    coverage_status = fields.Selection(
+        COVERAGE, "Coverage", readonly=True)
+    coverage_reason = fields.Char("Reason Code", readonly=True)
+    coverage_message = fields.Char("Reason", readonly=True)
+    covered_quantity = fields.Numeric(
+        "Covered Quantity", digits=(16, 2), readonly=True)
+    covered_amount = Monetary(
+        "Covered by the Insurer", currency='currency', digits='currency',
+        readonly=True)
+    deductible_amount = Monetary(
+        "Deductible", currency='currency', digits='currency', readonly=True)
+    insured_amount = Monetary(
+        "Paid by the Insured", currency='currency', digits='currency',
+        readonly=True,
+        help="What the insured person pays beyond the deductible.")
+    limit_info = fields.Text(
+        "Limits", readonly=True,
+        help="Every limit on the service's path: "
+        "remaining before and after this line.")
+    expense_line = fields.Many2One(
+        'assistance.expense.line', "Expense Line", readonly=True,
+        ondelete='RESTRICT')
+    refusals = fields.One2Many(
+        'assistance.refusal', 'order_line', "Refusals", readonly=True)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('order')
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('/tree', 'visual', If(Eval('coverage_status') == 'refused',
+                    'danger', If(Eval('coverage_status') == 'partial',
+                        'warning', ''))),
+            ]
+
+    @staticmethod
+    def default_quantity():
+        return Decimal(1)
+
+    @fields.depends('order', '_parent_order.state')
+    def on_change_with_order_state(self, name=None):
+        return self.order.state if self.order else 'draft'
+
+    @fields.depends('order', '_parent_order.provider', '_parent_order.date')
+    def on_change_with_available_services(self, name=None):
+        if self.order:
+            return self.order.on_change_with_available_services()
+        return []
+
+    @fields.depends('order', '_parent_order.policy')
+    def on_change_with_currency(self, name=None):
+        if self.order:
+            return self.order.on_change_with_currency()
+
+    @fields.depends('quantity', 'unit_price', 'currency')
+    def on_change_with_amount(self, name=None):
+        if self.quantity is None or self.unit_price is None:
+            return None
+        amount = self.quantity * self.unit_price
+        if self.currency:
+            amount = self.currency.round(amount)
+        return amount
+
+    @fields.depends('service', 'quantity', 'order',
+        '_parent_order.provider', '_parent_order.date',
+        '_parent_order.policy', '_parent_order.case', 'currency',
+        methods=['set_coverage'])
+    def on_change_service(self):
+        PriceListLine = Pool().get('assistance.provider.price_list.line')
+        self.price_list_line = None
+        self.unit_price = None
+        if self.service and self.order and self.order.provider:
+            self.price_list_line = PriceListLine.find_valid(
+                self.order.provider, self.service, self.order.date)
+            if self.price_list_line:
+                self.unit_price = self.price_list_line.price
+        self.set_coverage()
+
+    @fields.depends(methods=['set_coverage'])
+    def on_change_quantity(self):
+        self.set_coverage()
+
+    @fields.depends('service', 'quantity', 'unit_price', 'order',
+        '_parent_order.policy', '_parent_order.date', '_parent_order.case')
+    def set_coverage(self):
+        "Ask the engine what the policy covers of the line"
+        self._clear_coverage()
+        order = self.order
+        if (not order or not order.policy or not order.date
+                or not self.service or not self.quantity
+                or self.unit_price is None):
+            return
+        decision = order.policy.check_coverage(
+            self.service, order.date, self.quantity, self.unit_price,
+            case=order.case)
+        self._set_decision(decision)
+
+    def _clear_coverage(self):
+        for name in ['coverage_status', 'coverage_reason', 'coverage_message',
+                'covered_quantity', 'covered_amount', 'deductible_amount',
+                'insured_amount', 'limit_info']:
+            setattr(self, name, None)
+
+    def _set_decision(self, decision):
+        self.coverage_status = decision.status
+        self.coverage_reason = decision.reason
+        self.coverage_message = decision.message
+        self.covered_quantity = decision.covered_quantity
+        self.covered_amount = decision.covered_amount
+        self.deductible_amount = decision.deductible
+        self.insured_amount = decision.insured_amount
+        self.limit_info = limit_info(decision_dict(decision)['limits'])
+
+    def get_rec_name(self, name):
+        return f'{self.order.rec_name} — {self.service.rec_name}'
+
+    def check_price_list(self):
+        "Raise unless the line's price comes from a valid price list"
+        PriceListLine = Pool().get('assistance.provider.price_list.line')
+        valid = PriceListLine.find_valid(
+            self.order.provider, self.service, self.order.date)
+        if (not valid or valid != self.price_list_line
+                or valid.price != self.unit_price):
+            raise OrderValidationError(gettext(
+                    'assistance_order.msg_order_line_price_list',
+                    line=self.rec_name, provider=self.order.provider.rec_name,
+                    date=self.order.date.strftime('%d.%m.%Y')))
+
+    def _expense_line(self):
+        ExpenseLine = Pool().get('assistance.expense.line')
+        return ExpenseLine(
+            policy=self.order.policy,
+            service=self.service,
+            date=self.order.date,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            case=self.order.case,
+            origin=self,
+            state='draft')
+
+    @classmethod
+    def declare(cls, lines):
+        """Record the lines as declared expenses through the engine's locked
+        path (P5); refuse the whole confirmation when a line is refused."""
+        ExpenseLine = Pool().get('assistance.expense.line')
+        expenses = [l._expense_line() for l in lines]
+        ExpenseLine.save(expenses)
+        ExpenseLine.declare(expenses)
+        for line, expense in zip(lines, expenses):
+            if expense.coverage_status == 'refused':
+                raise OrderCoverageError(gettext(
+                        'assistance_order.msg_order_line_refused',
+                        line=line.rec_name, reason=expense.coverage_reason))
+            line.expense_line = expense
+            line._copy_decision(expense)
+        cls.save(lines)
+
+    def _copy_decision(self, expense):
+        "Keep on the line what the engine decided under the locks"
+        self.coverage_status = expense.coverage_status
+        self.coverage_message = expense.coverage_reason
+        self.covered_quantity = expense.covered_quantity
+        self.covered_amount = expense.covered_amount
+        self.deductible_amount = expense.deductible_amount
+        self.insured_amount = expense.insured_amount
+
+    @classmethod
+    def release(cls, lines):
+        "Cancel the expense lines of lines: their limits are free again"
+        ExpenseLine = Pool().get('assistance.expense.line')
+        ExpenseLine.cancel([l.expense_line for l in lines if l.expense_line])
+
+    @classmethod
+    def copy(cls, lines, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('expense_line', None)
+        default.setdefault('refusals', None)
+        return super().copy(lines, default=default)
+
+
+def limit_info(limits):
+    "Return one line per limit: its name, remaining before and after"
+    lang = Pool().get('ir.lang').get()
+
+    def number(value):
+        return lang.format_number(value, 2) if value is not None else '—'
+    return '\n'.join(gettext('assistance_order.msg_order_line_limit',
+            limit=l['label'], before=number(l['remaining_before']),
+            after=number(l['remaining_after']))
+        for l in limits)
