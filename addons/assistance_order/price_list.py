@@ -45,6 +45,13 @@ class PriceList(ModelSQL, ModelView):
             Index(t, (t.provider, Index.Range()),
                 (t.start_date, Index.Range())))
         cls._order = [('start_date', 'DESC'), ('id', 'DESC')]
+        cls._buttons.update({
+                'import_lines': {
+                    'icon': 'tryton-import',
+                    'readonly': Eval('id', -1) < 0,
+                    'depends': ['id'],
+                    },
+                })
 
     @staticmethod
     def default_company():
@@ -77,6 +84,11 @@ class PriceList(ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         default.setdefault('end_date', None)
         return super().copy(price_lists, default=default)
+
+    @classmethod
+    @ModelView.button_action('assistance_order.wizard_price_list_import')
+    def import_lines(cls, price_lists):
+        pass
 
     @classmethod
     def valid_domain(cls, date):
