@@ -315,9 +315,10 @@ def haversine_sql(table, latitude, longitude):
     phi0, lambda0 = math.radians(latitude), math.radians(longitude)
     phi = table.latitude * to_radians
     lambda_ = table.longitude * to_radians
+    # python-sql has no reflected operators: expressions come first.
     a = (Power(Sin((phi - phi0) / 2), 2)
-        + math.cos(phi0) * Cos(phi) * Power(Sin((lambda_ - lambda0) / 2), 2))
-    return 2 * EARTH_RADIUS_KM * Asin(Sqrt(Least(a, 1.0)))
+        + Cos(phi) * math.cos(phi0) * Power(Sin((lambda_ - lambda0) / 2), 2))
+    return Asin(Sqrt(Least(a, 1.0))) * (2 * EARTH_RADIUS_KM)
 
 
 def boxes_sql(table, latitude, longitude, radius):
