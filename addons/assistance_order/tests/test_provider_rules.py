@@ -164,3 +164,26 @@ class PriceTestCase(unittest.TestCase):
                 [('service', 'duplicate_in_file')],
                 [('price', 'bad_price')],
                 ])
+
+
+class TranslationTestCase(unittest.TestCase):
+    "Every message of the providers and price lists is in Russian"
+    PREFIXES = ('msg_price_import_', 'msg_provider_', 'msg_head_office_',
+        'msg_party_not_provider', 'msg_price_list_')
+
+    def test_messages_translated(self):
+        import pathlib
+        import xml.etree.ElementTree as ET
+
+        import polib
+        folder = pathlib.Path(__file__).resolve().parent.parent
+        ids = [r.get('id') for r in ET.parse(folder / 'message.xml').iter(
+                'record') if r.get('id').startswith(self.PREFIXES)]
+        self.assertGreaterEqual(len(ids), 13)
+        russian = {e.msgctxt: e.msgstr
+            for e in polib.pofile(str(folder / 'locale' / 'ru.po'))
+            if not e.fuzzy}
+        for id_ in ids:
+            with self.subTest(message=id_):
+                self.assertTrue(
+                    russian.get(f'model:ir.message,text:{id_}'))
