@@ -108,12 +108,12 @@ class BoundingBoxTestCase(unittest.TestCase):
 class SearchRadiiTestCase(unittest.TestCase):
 
     def test_anywhere(self):
-        self.assertEqual(search_radii(), [10, 50, 200, 1000, None])
+        self.assertEqual(search_radii(), [3, 10, 30, 100, 300, 1000, None])
 
     def test_max_distance(self):
-        self.assertEqual(search_radii(100), [10, 50, 100])
-        self.assertEqual(search_radii(5), [5])
-        self.assertEqual(search_radii(50), [10, 50])
+        self.assertEqual(search_radii(50), [3, 10, 30, 50])
+        self.assertEqual(search_radii(2), [2])
+        self.assertEqual(search_radii(10), [3, 10])
 
 
 class PriceTestCase(unittest.TestCase):
