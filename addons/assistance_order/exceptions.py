@@ -34,3 +34,7 @@ class ProviderSuspendedError(UserError):
 
 class PriceListImportError(UserError):
     pass
+
+
+class ProviderSelectionError(UserError):
+    pass
