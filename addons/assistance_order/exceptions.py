@@ -18,3 +18,7 @@ class OrderAccessError(AccessError):
 
 class ProviderValidationError(ValidationError):
     pass
+
+
+class SmsValidationError(ValidationError):
+    pass
