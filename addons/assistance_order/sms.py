@@ -250,6 +250,7 @@ class Sms(Workflow, ModelSQL, ModelView):
             message._send(settings)
 
     def _send(self, settings):
+        cls = self.__class__
         database = Transaction().database.name
         url = sms_gateway.sendsms_url(
             settings, self.phone, self.text,
@@ -259,26 +260,24 @@ class Sms(Workflow, ModelSQL, ModelView):
         try:
             sms_gateway.send(url, settings.timeout)
         except sms_gateway.GatewayError as error:
-            self._failed_attempt(now, str(error), settings)
+            attempts = self.attempts + 1
+            next_attempt = sms_gateway.next_attempt(now, attempts, settings)
+            cls.write([self], {
+                    'attempts': attempts,
+                    'next_attempt': next_attempt,
+                    'last_error': str(error),
+                    })
+            if next_attempt is None:
+                cls.fail([cls(self.id)])
         else:
-            self.__class__.write([self], {
+            cls.write([self], {
                     'attempts': self.attempts + 1,
-                    'next_attempt': None,
                     'last_error': None,
                     'sent_at': now,
                     })
-            self.__class__.sent([self])
-
-    def _failed_attempt(self, now, error, settings):
-        attempts = self.attempts + 1
-        next_attempt = sms_gateway.next_attempt(now, attempts, settings)
-        self.__class__.write([self], {
-                'attempts': attempts,
-                'next_attempt': next_attempt,
-                'last_error': error,
-                })
-        if next_attempt is None:
-            self.__class__.fail([self])
+            # Read the state again: on SQLite a delivery report may have
+            # been written while we waited for the gateway's answer.
+            cls.sent([cls(self.id)])
 
     @classmethod
     @Workflow.transition('sent')
@@ -309,11 +308,12 @@ class Sms(Workflow, ModelSQL, ModelView):
     def receive_delivery_report(cls, gateway_id, dlr_type, answer=''):
         """Apply Kannel's delivery report to the message of the gateway id;
         return the message or None when no message has that id."""
+        # No lock: on PostgreSQL the write waits for a send in progress and
+        # the route's transaction is retried on the serialization error.
         messages = cls.search([('gateway_id', '=', gateway_id)], limit=1)
         if not messages:
             return None
-        cls.lock(messages)
-        message, = cls.browse(messages)
+        message, = messages
         message._apply_delivery_report(dlr_type, answer)
         return message
 
