@@ -200,8 +200,7 @@ class Sms(Workflow, ModelSQL, ModelView):
     @classmethod
     def copy(cls, messages, default=None):
         default = default.copy() if default is not None else {}
-        default.setdefault('state', None)
-        default.setdefault('attempts', None)
+        default.setdefault('attempts', 0)
         default.setdefault('next_attempt', None)
         default.setdefault('last_error', None)
         default.setdefault('gateway_id', lambda data: _new_gateway_id())
