@@ -210,7 +210,19 @@ class Sms(Workflow, ModelSQL, ModelView):
         return super().copy(messages, default=default)
 
     @classmethod
+    def _task_due(cls):
+        """Return when the cron takes over a queued message whose task has
+        not sent it (a process stopped before running its tasks)"""
+        return dt.datetime.now() + dt.timedelta(
+            seconds=gateway_settings().retry_delay)
+
+    @classmethod
     def create(cls, vlist):
+        vlist = [v.copy() for v in vlist]
+        for values in vlist:
+            if (values.get('state', 'queued') == 'queued'
+                    and not values.get('next_attempt')):
+                values['next_attempt'] = cls._task_due()
         messages = super().create(vlist)
         # Sent after the commit, by the worker or by this process.
         cls.__queue__.send(messages)
@@ -234,7 +246,7 @@ class Sms(Workflow, ModelSQL, ModelView):
     def retry(cls, messages):
         cls.write(messages, {
                 'attempts': 0,
-                'next_attempt': None,
+                'next_attempt': cls._task_due(),
                 })
         cls.__queue__.send(messages)
 
@@ -286,7 +298,7 @@ class Sms(Workflow, ModelSQL, ModelView):
     @classmethod
     @Workflow.transition('failed')
     def fail(cls, messages):
-        pass
+        cls.write(messages, {'next_attempt': None})
 
     @classmethod
     def send_due(cls):

@@ -3,6 +3,7 @@
 """The outbox's API for other modules and its handling of delivery reports
 (ORD-4), inside a transaction; the gateway is tested against a real Kannel
 in test_sms_kannel.py."""
+import datetime as dt
 import unittest
 
 from trytond.modules.assistance_order.exceptions import SmsValidationError
@@ -111,3 +112,25 @@ class SmsTestCase(unittest.TestCase):
         self.assertIsNone(Sms.receive_delivery_report('f' * 32, 1, ''))
         self.assertIsNone(Sms.receive_delivery_report('', 1, ''))
         self.assertEqual(sms.state, 'queued')
+
+    @with_transaction()
+    def test_lost_task_resent_by_cron(self):
+        "A message whose task never ran is handed again to the queue"
+        pool = Pool()
+        Sms = pool.get('assistance.sms')
+        Queue = pool.get('ir.queue')
+        transaction = Transaction()
+        sms = self.queue()
+        self.assertGreater(sms.next_attempt, sms.create_date)
+        transaction.tasks.clear()  # the process stopped before running it
+
+        Sms.send_due()
+        self.assertEqual(transaction.tasks, [])  # not due yet
+
+        Sms.write([sms], {
+                'next_attempt': sms.create_date - dt.timedelta(seconds=1)})
+        Sms.send_due()
+        task, = Queue.browse(transaction.tasks)
+        self.assertEqual(
+            (task.data['method'], list(task.data['instances'])),
+            ('send', [sms.id]))
