@@ -2,9 +2,10 @@
 # this repository contains the full copyright notices and license terms.
 """The delivery reports of Kannel (the dlr-url of every message we send).
 
-Kannel calls `/<database>/assistance_sms/dlr?id=<gateway id>&type=%d&answer=%A`.
-The gateway id is a random 128-bit token known only to us and to Kannel, so
-a caller who does not know it can mark no message: an unknown id is 404."""
+Kannel calls `/<database>/assistance_sms/dlr?id=<gateway id>&type=%d&answer=%A`
+(see sms_gateway.dlr_callback).  The gateway id is a random 128-bit token
+known only to us and to Kannel, so a caller who does not know it can mark no
+message: an unknown id is 404."""
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, with_pool, with_transaction)
 from trytond.wsgi import app

@@ -333,9 +333,8 @@ class Sms(Workflow, ModelSQL, ModelView):
         if self.state == 'delivered':
             # Reports may come unordered; none takes back a delivery.
             return
-        cls.write([self], {
-                'delivery_report': ('%s %s' % (dlr_type, answer or '')).strip(),
-                })
+        report = '%s %s' % (dlr_type, answer or '')
+        cls.write([self], {'delivery_report': report.strip()})
         outcome = sms_gateway.dlr_outcome(dlr_type)
         if outcome == 'delivered':
             cls.deliver([self])

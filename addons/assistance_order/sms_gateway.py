@@ -36,7 +36,8 @@ Settings = namedtuple('Settings', [
         'max_attempts'])
 DEFAULTS = Settings(
     url='http://127.0.0.1:13013/cgi-bin/sendsms',
-    username='tryton', password='', sender='Assistance', dlr_url='http://127.0.0.1:8000',
+    username='tryton', password='', sender='Assistance',
+    dlr_url='http://127.0.0.1:8000',
     dlr_mask=DLR_ALL, timeout=10.0, retry_delay=60, retry_factor=2.0,
     retry_max_delay=3600, max_attempts=8)
 

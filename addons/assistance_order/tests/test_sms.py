@@ -8,7 +8,8 @@ import unittest
 
 from trytond.modules.assistance_order.exceptions import SmsValidationError
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import (
+    activate_module, drop_db, with_transaction)
 from trytond.transaction import Transaction
 
 
@@ -19,6 +20,13 @@ class SmsTestCase(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         activate_module('assistance_order')
+
+    @classmethod
+    def tearDownClass(cls):
+        # As ModuleTestCase does: the next test (a scenario) restores its
+        # own database under the same name.
+        drop_db()
+        super().tearDownClass()
 
     def queue(self, phone='8 916 123-45-67', text="Ваш заказ подтверждён"):
         pool = Pool()

@@ -22,7 +22,7 @@ import pytest
 from trytond import backend
 from trytond import config as tconfig
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME, activate_module
+from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction
 
 from .kannel_tools import Kannel, free_port, listening, missing, wait_for
@@ -132,21 +132,28 @@ def reload_until(record, predicate, timeout=15):
     return wait_for(check, timeout, interval=0.1)
 
 
-def test_sms_through_kannel(tmp_path):
+@pytest.fixture
+def database():
+    "The activated test database, dropped after it as ModuleTestCase does"
+    activate_module('assistance_order')
+    yield DB_NAME
+    drop_db()
+
+
+def test_sms_through_kannel(tmp_path, database):
     "ORD-4: Cyrillic SMS through Kannel, its DLR, a gateway down and a retry"
     from proteus import Model
     from proteus import config as pconfig
 
     folder = str(tmp_path)
-    activate_module('assistance_order')
     # Timed from here: a cold activation (no DB_CACHE) is not ours.
     started = time.monotonic()
     _set_admin_password()
     kannel = Kannel(folder)
-    with database_copy(folder) as database, \
-            tryton_server(folder, database, kannel) as url, kannel:
+    with database_copy(folder) as copy, \
+            tryton_server(folder, copy, kannel) as url, kannel:
         config = pconfig.XmlrpcConfig(
-            f'http://admin:{PASSWORD}@{url[len("http://"):]}/{database}/rpc/')
+            f'http://admin:{PASSWORD}@{url[len("http://"):]}/{copy}/rpc/')
         Sms = Model.get('assistance.sms', config=config)
         Cron = Model.get('ir.cron', config=config)
 
@@ -170,7 +177,7 @@ def test_sms_through_kannel(tmp_path):
         assert sms.delivery_report.split()[0] in {'1', '8'}
 
         # Only the gateway id opens the route: a guessed one changes nothing.
-        dlr = f'{url}/{database}/assistance_sms/dlr'
+        dlr = f'{url}/{copy}/assistance_sms/dlr'
         assert get_status(f'{dlr}?id=0123456789abcdef&type=2') == 404
         assert get_status(f'{dlr}?id={sms.gateway_id}&type=x') == 400
         # A late report never takes back a delivery.
