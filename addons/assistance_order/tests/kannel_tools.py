@@ -153,6 +153,14 @@ text = "No service"
     def start(self, timeout=15):
         "Start the three boxes; return once the fake SMSC is connected"
         self.starts += 1
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, timeout):
         self._spawn('bearerbox', BEARERBOX, self.config)
         wait_for(lambda: listening(self.smsbox_port), timeout)
         self._spawn('smsbox', SMSBOX, self.config)
@@ -166,7 +174,6 @@ text = "No service"
                     stdin=subprocess.DEVNULL))
         wait_for(lambda: listening(self.sendsms_port), timeout)
         wait_for(lambda: self._connections() >= self.starts, timeout)
-        return self
 
     def _connections(self):
         path = os.path.join(self.folder, 'bearerbox.log')
