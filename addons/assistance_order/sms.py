@@ -331,17 +331,15 @@ class Sms(Workflow, ModelSQL, ModelView):
     def _apply_delivery_report(self, dlr_type, answer):
         cls = self.__class__
         if self.state == 'delivered':
-            # Reports may come unordered; none takes back a delivery.
             return
         report = '%s %s' % (dlr_type, answer or '')
         cls.write([self], {'delivery_report': report.strip()})
-        outcome = sms_gateway.dlr_outcome(dlr_type)
-        if outcome == 'delivered':
+        state = sms_gateway.report_state(self.state, dlr_type)
+        if state == 'delivered':
             cls.deliver([self])
-        elif outcome == 'rejected':
+        elif state == 'rejected':
             cls.reject([self], answer or str(dlr_type))
-        elif self.state == 'queued':
-            # Taken by the gateway though we never heard its answer.
+        elif state == 'sent':
             cls.sent([self])
 
     @classmethod

@@ -114,6 +114,21 @@ def dlr_outcome(dlr_type):
     return None
 
 
+def report_state(state, dlr_type):
+    """Return the state a delivery report moves a message in `state` to,
+    or None when it changes nothing.  Reports may come in any order (Kannel
+    calls the dlr-url once per report), so none takes back a delivery."""
+    if state == 'delivered':
+        return None
+    outcome = dlr_outcome(dlr_type)
+    if outcome:
+        return outcome
+    if state == 'queued':
+        # Taken by the gateway though we never heard its answer.
+        return 'sent'
+    return None
+
+
 def send(url, timeout):
     """Call Kannel's sendsms; return its answer or raise GatewayError.
 

@@ -146,6 +146,51 @@ class DeliveryReportTestCase(unittest.TestCase):
         self.assertIsNone(gw.dlr_outcome(gw.DLR_QUEUED))
 
 
+STATES = ['queued', 'sent', 'delivered', 'rejected', 'failed']
+DLR_TYPES = st.sampled_from([
+        gw.DLR_DELIVERED, gw.DLR_UNDELIVERED, gw.DLR_QUEUED,
+        gw.DLR_SMSC_ACCEPTED, gw.DLR_SMSC_REJECTED])
+
+
+def fold(state, reports):
+    "Return the states a message goes through under the reports"
+    states = [state]
+    for dlr_type in reports:
+        state = gw.report_state(state, dlr_type) or state
+        states.append(state)
+    return states
+
+
+class ReportStateTestCase(unittest.TestCase):
+    "A message under a stream of delivery reports in any order"
+
+    def test_examples(self):
+        self.assertEqual(fold('sent', [8, 1]), ['sent', 'sent', 'delivered'])
+        self.assertEqual(
+            fold('sent', [1, 8, 16]), ['sent'] + ['delivered'] * 3)
+        self.assertEqual(fold('queued', [8]), ['queued', 'sent'])
+        self.assertEqual(
+            fold('sent', [8, 2, 1]),
+            ['sent', 'sent', 'rejected', 'delivered'])
+        self.assertEqual(fold('failed', [4]), ['failed', 'failed'])
+
+    @given(st.sampled_from(STATES), st.lists(DLR_TYPES, max_size=8))
+    def test_delivery_is_final(self, state, reports):
+        "Once delivered, always delivered; delivered iff reported so"
+        states = fold(state, reports)
+        if 'delivered' in states:
+            first = states.index('delivered')
+            self.assertEqual(set(states[first:]), {'delivered'})
+        self.assertEqual(
+            states[-1] == 'delivered',
+            state == 'delivered' or gw.DLR_DELIVERED in reports)
+
+    @given(st.lists(DLR_TYPES, min_size=1, max_size=8))
+    def test_reported_message_leaves_the_queue(self, reports):
+        "A message the gateway reports on is never sent again"
+        self.assertNotIn('queued', fold('queued', reports)[1:])
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     status = 202
     body = b'0: Accepted for delivery'
