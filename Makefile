@@ -11,7 +11,7 @@ PG_URI ?= postgresql://postgres@127.0.0.1:5432/
 export TRYTOND_DATABASE__PATH := $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT := $(SAO)
 
-.PHONY: demo demo-reset demo-pg test install sao browser postgresql serve clean
+.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean
 
 install: $(VENV)/.installed
 
@@ -60,7 +60,15 @@ tests/browser/node_modules/.installed: tests/browser/package.json
 	cd tests/browser && npm install -q --no-audit --no-fund
 	touch $@
 
-test: install sao browser postgresql
+# Kannel (Debian) for the SMS test: bearerbox, smsbox and kannel-extras'
+# fakesmsc. The test runs its own boxes on free loopback ports; the service
+# Debian may start on installing is stopped (it only runs a wapbox anyway).
+kannel:
+	@test -x /usr/sbin/bearerbox && test -x /usr/sbin/smsbox && test -x /usr/lib/kannel/test/fakesmsc || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel kannel-extras >/dev/null \
+		&& { invoke-rc.d kannel stop >/dev/null 2>&1 || true; }; }
+
+test: install sao browser kannel postgresql
 	PG_URI=$(PG_URI) $(PY) tests/run_suite.py $(ARGS)
 
 clean:

@@ -37,4 +37,5 @@ class PriceListImportError(UserError):
 
 
 class ProviderSelectionError(UserError):
+class SmsValidationError(ValidationError):
     pass
