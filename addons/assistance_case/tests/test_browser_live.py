@@ -47,12 +47,13 @@ if not REASON:
                 '[bus]\nallow_subscribe = True\n')
 
         def create(self):
-            subprocess.run(
+            out = subprocess.run(
                 [sys.executable, str(ROOT / 'tools' / 'demo.py'),
                     '-c', str(self.config), '-d', self.database, '--reset',
                     '--persons', str(self.persons),
                     '--password', self.password],
-                env=self.env, check=True, capture_output=True)
+                env=self.env, capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr[-3000:]
 
         def query(self, sql, *args):
             import psycopg
