@@ -134,6 +134,8 @@ def test_head_sees_changes_without_reload(demo, tmp_path):
     (medical,), = demo.query(
         "SELECT id FROM assistance_case_type WHERE code = 'MED'")
     operator = ('operator', 'operator-2026')
+    # The server loads the database on its first login: not in the browser.
+    demo.rpc('head', 'head-2026', 'model.res.user.get_preferences', True)
     browser = Browser(demo, tmp_path / 'live')
     try:
         # A new case taken by the operator appears in the monitoring.
