@@ -42,7 +42,8 @@ if not REASON:
             self.uri = uri
             self.database = f'assistance_live_{os.getpid()}'
             self.config.write_text(
-                f'[database]\nuri = {uri}\n'
+                # Listing the server's databases may take a minute.
+                f'[database]\nuri = {uri}\nlist = False\n'
                 f'[web]\nlisten = 127.0.0.1:{self.port}\nroot = {SAO}\n'
                 '[bus]\nallow_subscribe = True\n')
 
