@@ -21,8 +21,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml setup.py $(wildcard addons/*
 	$(PY) -m pip install -q -r requirements.txt -e .
 	touch $@
 
-# The web client, of the same series as the server, with our Russian strings.
-sao: $(SAO)/.installed
+# The web client, of the same series as the server, with our Russian strings
+# and our live-monitoring script as sao's customisation hook custom.js.
+sao: $(SAO)/.installed $(SAO)/custom.js
 
 $(SAO)/.installed: webclient/locale/ru.json
 	rm -rf $(SAO) var/sao-pack && mkdir -p var/sao-pack
@@ -31,6 +32,9 @@ $(SAO)/.installed: webclient/locale/ru.json
 	cd $(SAO) && npm install -q --omit=dev --legacy-peer-deps --no-audit --no-fund
 	cp webclient/locale/ru.json $(SAO)/locale/ru.json
 	touch $@
+
+$(SAO)/custom.js: webclient/live.js $(SAO)/.installed
+	cp webclient/live.js $@
 
 demo: install sao
 	$(PY) tools/demo.py -d $(DB)
