@@ -146,6 +146,7 @@ class DemoData:
         self.create_portfolio(insurers, people)
         self.create_role_users()
         self.create_cases()
+        self.create_providers()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -487,6 +488,103 @@ class DemoData:
                 case.click('close')
                 Survey(case=case, recommend=9, provider_satisfaction=5,
                     comment="Быстро ответили").save()
+
+
+    # Providers (assistance_order): name, city, latitude, longitude,
+    # specialty codes, price level, {service: price}.
+    PROVIDERS = [
+        ("Клиника «Медицина на Тверской»", "Москва", 55.764, 37.606,
+            ['THER', 'NEUR', 'LAB'], 'premium', {
+                "Приём терапевта": 3500, "Приём невролога": 4200,
+                "Приём кардиолога": 4500, "Анализ крови общий": 900,
+                "УЗИ брюшной полости": 3900}),
+        ("Поликлиника «Здоровье» на Арбате", "Москва", 55.749, 37.591,
+            ['THER', 'NEUR', 'LAB'], 'standard', {
+                "Приём терапевта": 2200, "Приём невролога": 2600,
+                "Анализ крови общий": 600, "Сеанс массажа": 1800,
+                "Сеанс физиотерапии": 1500}),
+        ("Медцентр «Семейный доктор»", "Москва", 55.733, 37.640,
+            ['THER', 'PAED', 'TRAUM'], 'economy', {
+                "Приём терапевта": 1500, "Приём невролога": 1800,
+                "Анализ крови общий": 450, "УЗИ брюшной полости": 2100}),
+        ("Стоматология «Улыбка»", "Москва", 55.771, 37.632, ['DENT'],
+            'standard', {
+                "Лечение кариеса": 4800, "Удаление зуба": 3500,
+                "Рентген зуба": 700}),
+        ("Стоматология «Дента-Люкс»", "Москва", 55.740, 37.565, ['DENT'],
+            'premium', {
+                "Лечение кариеса": 7900, "Удаление зуба": 6000,
+                "Рентген зуба": 1200}),
+        ("Скорая помощь «Мед-Экспресс»", "Москва", 55.790, 37.680, ['AMB'],
+            'standard', {"Выезд бригады скорой помощи": 6500}),
+        ("Аптека «Ригла» на Маросейке", "Москва", 55.757, 37.636,
+            ['PHARM'], 'standard', {
+                "Лекарственные препараты по назначению врача": 850}),
+        ("Эвакуатор «Автопомощь 24»", "Москва", 55.705, 37.620,
+            ['TOW', 'ROAD'], 'standard', {
+                "Эвакуация автомобиля": 5500, "Подвоз топлива": 2500,
+                "Запуск двигателя": 2000}),
+        ("Клиника «Невская»", "Санкт-Петербург", 59.934, 30.335,
+            ['THER', 'NEUR', 'LAB'], 'standard', {
+                "Приём терапевта": 2000, "Приём невролога": 2400,
+                "Анализ крови общий": 550}),
+        ("Эвакуатор «Питер-Трак»", "Санкт-Петербург", 59.900, 30.300,
+            ['TOW'], 'economy', {"Эвакуация автомобиля": 4500}),
+        ("Клиника «Волга-Мед»", "Нижний Новгород", 56.327, 44.006,
+            ['THER', 'DENT'], 'economy', {
+                "Приём терапевта": 1300, "Лечение кариеса": 3200}),
+        ]
+
+    def create_providers(self):
+        "Providers with coordinates and price lists; the cases' locations"
+        Module = self.model('ir.module')
+        if not Module.find([('name', '=', 'assistance_order'),
+                    ('state', '=', 'activated')]):
+            return
+        Party = self.model('party.party')
+        Specialty = self.model('assistance.provider.specialty')
+        Product = self.model('product.product')
+        PriceList = self.model('assistance.provider.price_list')
+        specialties = {s.code: s.id for s in Specialty.find([])}
+        services = {p.name: p for p in Product.find([
+                    ('type', '=', 'service')])}
+        network = Party(name="ООО «Сеть клиник „Здоровье“»")
+        network.save()
+        start = self.today.replace(month=1, day=1)
+        for (name, city, latitude, longitude, codes, level,
+                prices) in self.PROVIDERS:
+            party = Party(name=name, is_provider=True, price_level=level,
+                working_hours="пн-вс 8:00-21:00")
+            address = (party.addresses[0] if party.addresses
+                else party.addresses.new())
+            address.city = city
+            address.latitude = latitude
+            address.longitude = longitude
+            party.provider_specialties.extend(
+                Specialty(specialties[c]) for c in codes)
+            if "Здоровье" in name or "Семейный" in name:
+                party.head_office = network
+            party.save()
+            price_list = PriceList(provider=party,
+                name=f"Прайс-лист {start.year}", start_date=start)
+            for index, (service, price) in enumerate(prices.items(), 1):
+                price_list.lines.new(service=services[service],
+                    provider_code=f"{index:03d}", price=Decimal(price))
+            price_list.save()
+        suspended, = Party.find([('name', '=', "Клиника «Волга-Мед»")])
+        suspended.provider_state = 'suspended'
+        suspended.suspension_reason = "Жалобы застрахованных, проверка качества"
+        suspended.save()
+        # The insured call from central Moscow: the selection has a centre.
+        Case = self.model('assistance.case')
+        cases = Case.find([('latitude', '=', None),
+                ('state', 'in', ['open', 'in_progress'])])
+        for index, case in enumerate(cases):
+            case.address = case.address or "Москва, ул. Тверская, %s" % (
+                index * 4 + 1)
+            case.latitude = 55.7575 + index * 0.003
+            case.longitude = 37.6130 - index * 0.004
+        Case.save(cases)
 
 
 def load_demo_data(config_file, name, persons):

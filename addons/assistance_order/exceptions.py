@@ -36,5 +36,13 @@ class PriceListImportError(UserError):
     pass
 
 
+class ProviderSelectionError(UserError):
+    pass
+
+
+class SmsValidationError(ValidationError):
+    pass
+
+
 class OrderLetterError(UserError):
     pass

@@ -55,10 +55,12 @@ class Order(Workflow, ModelSQL, ModelView):
         'assistance.policy', "Policy", required=True, states=_states,
         domain=[('insured', '=', Eval('insured', -1))])
     insured = fields.Function(
-        fields.Many2One('party.party', "Insured Person"),
+        fields.Many2One('party.party', "Insured Person",
+            context={'company': Eval('company', -1)}, depends={'company'}),
         'on_change_with_insured')
     provider = fields.Many2One(
         'party.party', "Provider", required=True, states=_states,
+        context={'company': Eval('company', -1)}, depends={'company'},
         domain=[
             ('is_provider', '=', True),
             If(Eval('state') == 'draft',
@@ -88,7 +90,8 @@ class Order(Workflow, ModelSQL, ModelView):
         help="Where the service is given: the provider's address, "
         "the insured person's home…")
     available_services = fields.Function(fields.Many2Many(
-            'product.product', None, None, "Available Services"),
+            'product.product', None, None, "Available Services",
+            context={'company': Eval('company', -1)}, depends={'company'}),
         'on_change_with_available_services')
     lines = fields.One2Many(
         'assistance.order.line', 'order', "Lines", states=_states,
@@ -226,17 +229,12 @@ class Order(Workflow, ModelSQL, ModelView):
 
     @fields.depends('provider', 'date')
     def on_change_with_available_services(self, name=None):
-        PriceListLine = Pool().get('assistance.provider.price_list.line')
+        PriceList = Pool().get('assistance.provider.price_list')
         if not self.provider or not self.date:
             return []
-        return sorted({l.service.id for l in PriceListLine.search([
-                        ('price_list.provider', '=', self.provider.id),
-                        ('price_list.start_date', '<=', self.date),
-                        ['OR',
-                            ('price_list.end_date', '=', None),
-                            ('price_list.end_date', '>=', self.date),
-                            ],
-                        ])})
+        return sorted({l.service.id
+                for p in PriceList.valid_on(self.provider, self.date)
+                for l in p.lines})
 
     @classmethod
     def get_amounts(cls, orders, names):
@@ -309,14 +307,21 @@ class Order(Workflow, ModelSQL, ModelView):
                         order=order.rec_name, policy=order.policy.rec_name))
 
     @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        actions = iter(args)
+        changed = []
+        for orders, values in zip(actions, actions):
+            if values.keys() & {'provider', 'date', 'policy', 'case'}:
+                changed.extend(orders)
+        cls.check_coverage(changed)
+
+    @classmethod
     @ModelView.button
     def check_coverage(cls, orders):
-        "Ask the engine again for every line of the draft orders"
+        "Price again and ask the engine again for the draft orders' lines"
         Line = Pool().get('assistance.order.line')
-        lines = [l for o in orders if o.state == 'draft' for l in o.lines]
-        for line in lines:
-            line.set_coverage()
-        Line.save(lines)
+        Line.price_and_check([l for o in orders for l in o.lines])
 
     @classmethod
     @ModelView.button
@@ -340,10 +345,7 @@ class Order(Workflow, ModelSQL, ModelView):
             raise OrderValidationError(gettext(
                     'assistance_order.msg_order_no_line',
                     order=self.rec_name))
-        if self.provider.provider_state != 'active':
-            raise OrderValidationError(gettext(
-                    'assistance_order.msg_order_provider_suspended',
-                    order=self.rec_name, provider=self.provider.rec_name))
+        Pool().get('party.party').check_provider_active(self.provider)
         for line in self.lines:
             line.check_price_list()
 
@@ -461,8 +463,8 @@ class OrderLine(ModelSQL, ModelView):
         fields.Many2One('currency.currency', "Currency"),
         'on_change_with_currency')
     unit_price = Monetary(
-        "Unit Price", currency='currency', digits='currency', required=True,
-        readonly=True, help="The provider's price.")
+        "Unit Price", currency='currency', digits='currency', readonly=True,
+        help="The provider's price, from the price list.")
     amount = fields.Function(
         Monetary("Amount", currency='currency', digits='currency'),
         'on_change_with_amount')
@@ -508,25 +510,6 @@ class OrderLine(ModelSQL, ModelView):
     @staticmethod
     def default_quantity():
         return Decimal(1)
-
-    @classmethod
-    def preprocess_values(cls, mode, values):
-        # The clients (sao, proteus) never send readonly fields: the price
-        # of a new line is taken from the provider's price list here.
-        pool = Pool()
-        Order = pool.get('assistance.order')
-        Product = pool.get('product.product')
-        PriceListLine = pool.get('assistance.provider.price_list.line')
-        values = super().preprocess_values(mode, values)
-        if (mode == 'create' and values.get('unit_price') is None
-                and values.get('order') and values.get('service')):
-            order = Order(values['order'])
-            price = PriceListLine.find_valid(
-                order.provider, Product(values['service']), order.date)
-            if price:
-                values['price_list_line'] = price.id
-                values['unit_price'] = price.price
-        return values
 
     @fields.depends('order', '_parent_order.state')
     def on_change_with_order_state(self, name=None):
@@ -660,6 +643,32 @@ class OrderLine(ModelSQL, ModelView):
         "Cancel the expense lines of lines: their limits are free again"
         ExpenseLine = Pool().get('assistance.expense.line')
         ExpenseLine.cancel([l.expense_line for l in lines if l.expense_line])
+
+    @classmethod
+    def create(cls, vlist):
+        lines = super().create(vlist)
+        cls.price_and_check(lines)
+        return lines
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        actions = iter(args)
+        changed = []
+        for lines, values in zip(actions, actions):
+            if values.keys() & {'service', 'quantity', 'order'}:
+                changed.extend(lines)
+        cls.price_and_check(changed)
+
+    @classmethod
+    def price_and_check(cls, lines):
+        """Price the draft lines from the provider's price list and record
+        the engine's decision: the client sends no read-only field, so the
+        server decides."""
+        lines = [l for l in lines if l.order.state == 'draft']
+        for line in lines:
+            line.on_change_service()
+        cls.save(lines)
 
     @classmethod
     def copy(cls, lines, default=None):

@@ -32,7 +32,7 @@ PROVIDER_FIELDS = {
 # The radii (km) tried one after the other when the nearest providers are
 # asked for: the bounding box of a small radius reads few index entries, and
 # a larger one is tried only when the smaller did not find enough.
-SEARCH_RADII = (10, 50, 200, 1000)
+SEARCH_RADII = (3, 10, 30, 100, 300, 1000)
 
 
 def search_radii(max_distance_km=None):
@@ -237,18 +237,18 @@ class Party(metaclass=PoolMeta):
                 break
         providers = cls.browse([r[0] for r in rows])
         addresses = Address.browse([r[1] for r in rows])
-        lines = Line.find_valid_many(providers, service, date) if (
+        prices = Line.valid_prices(providers, service, date) if (
             service and providers) else {}
         result = []
         for provider, address, (_, _, distance) in zip(
                 providers, addresses, rows):
-            line = lines.get(provider.id)
+            line_id, price = prices.get(provider.id, (None, None))
             result.append({
                     'provider': provider,
                     'address': address,
                     'distance_km': round(float(distance), 3),
-                    'price_line': line,
-                    'price': line.price if line else None,
+                    'price_line': Line(line_id) if line_id else None,
+                    'price': price,
                     })
         return result
 
@@ -315,9 +315,10 @@ def haversine_sql(table, latitude, longitude):
     phi0, lambda0 = math.radians(latitude), math.radians(longitude)
     phi = table.latitude * to_radians
     lambda_ = table.longitude * to_radians
+    # python-sql has no reflected operators: expressions come first.
     a = (Power(Sin((phi - phi0) / 2), 2)
-        + math.cos(phi0) * Cos(phi) * Power(Sin((lambda_ - lambda0) / 2), 2))
-    return 2 * EARTH_RADIUS_KM * Asin(Sqrt(Least(a, 1.0)))
+        + Cos(phi) * math.cos(phi0) * Power(Sin((lambda_ - lambda0) / 2), 2))
+    return Asin(Sqrt(Least(a, 1.0))) * (2 * EARTH_RADIUS_KM)
 
 
 def boxes_sql(table, latitude, longitude, radius):
