@@ -87,9 +87,15 @@ class Order(metaclass=PoolMeta):
         transaction commits and the orders record it"""
         orders = [o for o in orders
             if o.state in SENDABLE and o.letter_email()]
+        if not orders:
+            return
+        # Written first: the letter is dated the day it is sent, and a failed
+        # sending rolls the date back with the rest of the transaction.
+        cls.write(orders, {
+                'letter_sent_at': dt.datetime.now().replace(microsecond=0),
+                })
         for order in orders:
             order.letter_sent_to = order._send_letter()
-            order.letter_sent_at = dt.datetime.now().replace(microsecond=0)
         cls.save(orders)
 
     @classmethod
