@@ -37,5 +37,8 @@ class PriceListImportError(UserError):
 
 
 class ProviderSelectionError(UserError):
+    pass
+
+
 class SmsValidationError(ValidationError):
     pass

@@ -143,7 +143,7 @@ class Sms(Workflow, ModelSQL, ModelView):
     @classmethod
     def _get_origin(cls):
         "Return the model names a message may inform about (extend it)"
-        return []
+        return ['assistance.order']
 
     @classmethod
     def get_origin(cls):
