@@ -619,7 +619,7 @@ class DemoData:
             ["Приём терапевта", "Анализ крови общий"],
             agreed_date=self.today + dt.timedelta(days=1),
             agreed_time=dt.time(10, 30),
-            place="Медцентр «Семейный доктор», кабинет 14")
+            place="ул. Тверская, 12, 2-й этаж, кабинет 14")
         if not first.refused:
             first.click('confirm')
         second = order(cases[1], dentist, ["Лечение кариеса"])
