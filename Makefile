@@ -11,7 +11,7 @@ PG_URI ?= postgresql://postgres@127.0.0.1:5432/
 export TRYTOND_DATABASE__PATH := $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT := $(SAO)
 
-.PHONY: demo demo-reset demo-pg test install sao browser postgresql serve clean
+.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml setup.py $(wildcard addons/*
 	$(PY) -m pip install -q -r requirements.txt -e .
 	touch $@
 
-# The web client, of the same series as the server, with our Russian strings.
-sao: $(SAO)/.installed
+# The web client, of the same series as the server, with our Russian strings
+# and our live-monitoring script as sao's customisation hook custom.js.
+sao: $(SAO)/.installed $(SAO)/custom.js
 
 $(SAO)/.installed: webclient/locale/ru.json
 	rm -rf $(SAO) var/sao-pack && mkdir -p var/sao-pack
@@ -31,6 +32,9 @@ $(SAO)/.installed: webclient/locale/ru.json
 	cd $(SAO) && npm install -q --omit=dev --legacy-peer-deps --no-audit --no-fund
 	cp webclient/locale/ru.json $(SAO)/locale/ru.json
 	touch $@
+
+$(SAO)/custom.js: webclient/live.js $(SAO)/.installed
+	cp webclient/live.js $@
 
 demo: install sao
 	$(PY) tools/demo.py -d $(DB)
@@ -60,7 +64,15 @@ tests/browser/node_modules/.installed: tests/browser/package.json
 	cd tests/browser && npm install -q --no-audit --no-fund
 	touch $@
 
-test: install sao browser postgresql
+# Kannel (Debian) for the SMS test: bearerbox, smsbox and kannel-extras'
+# fakesmsc. The test runs its own boxes on free loopback ports; the service
+# Debian may start on installing is stopped (it only runs a wapbox anyway).
+kannel:
+	@test -x /usr/sbin/bearerbox && test -x /usr/sbin/smsbox && test -x /usr/lib/kannel/test/fakesmsc || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel kannel-extras >/dev/null \
+		&& { invoke-rc.d kannel stop >/dev/null 2>&1 || true; }; }
+
+test: install sao browser kannel postgresql
 	PG_URI=$(PG_URI) $(PY) tests/run_suite.py $(ARGS)
 
 clean:

@@ -14,6 +14,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 
 from .exceptions import CaseStateError, CaseValidationError
+from .live import LiveMixin, department_staff
 
 OPEN_STATES = ['open', 'in_progress']
 
@@ -83,7 +84,7 @@ class Department(DeactivableMixin, ModelSQL, ModelView):
     members = fields.One2Many('res.user', 'assistance_department', "Members")
 
 
-class Case(Workflow, ModelSQL, ModelView):
+class Case(LiveMixin, Workflow, ModelSQL, ModelView):
     "Assistance Case"
     __string__ = "Assistance Case"
     __name__ = 'assistance.case'
@@ -382,6 +383,9 @@ class Case(Workflow, ModelSQL, ModelView):
             for name in names:
                 result[name][case_id] = values[name]
         return result
+
+    def live_recipients(self):
+        return department_staff(self.department) | {self.operator.id}
 
     @classmethod
     def get_person_cases(cls, cases, name):

@@ -30,3 +30,28 @@ def nps_from_counts(answers, promoters, detractors):
     if not answers:
         return None
     return round(100.0 * (promoters - detractors) / answers, 1)
+
+
+PERIOD_MONTHS = {'month': 1, 'quarter': 3, 'year': 12}
+
+
+def period_start(date, period):
+    "Return the first day of the month, quarter or year holding date"
+    months = PERIOD_MONTHS[period]
+    return date.replace(
+        month=(date.month - 1) // months * months + 1, day=1)
+
+
+def periods(start, end, period):
+    """Return [(first day, first day of the next)] of the months, quarters or
+    years from start's to end's, both included"""
+    months = PERIOD_MONTHS[period]
+    result = []
+    first = period_start(start, period)
+    while first <= end:
+        month = first.month - 1 + months
+        following = first.replace(
+            year=first.year + month // 12, month=month % 12 + 1)
+        result.append((first, following))
+        first = following
+    return result

@@ -41,6 +41,10 @@ class Policy(metaclass=PoolMeta):
             return diagnosis
         if getattr(case, '__name__', None) != CASE_MODEL:
             case = case_from_key(case)
+        elif case.id is not None and case.id >= 0:
+            # A case built from a client's on_change values may lack its
+            # diagnosis: read the stored case.
+            case = Pool().get(CASE_MODEL)(case.id)
         if case and case.diagnosis:
             return case.diagnosis.code
 

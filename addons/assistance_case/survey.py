@@ -1,15 +1,19 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 "Quality of the help: the insured's answers and the NPS (CASE-4, P4)"
-from sql import Literal, Null
-from sql.aggregate import Avg, Count, Min, Sum
-from sql.functions import Round
+import datetime as dt
+
+from sql import Literal, Null, Values
+from sql.aggregate import Avg, Count, Max, Min, Sum
 from sql.conditionals import Case as SqlCase
+from sql.conditionals import Coalesce
+from sql.functions import Round
 
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
-from trytond.pyson import Eval
+from trytond.pyson import Eval, PYSONEncoder
 from trytond.transaction import Transaction
+from trytond.wizard import StateAction, Wizard
 
 from . import nps as nps_rules
 
@@ -91,14 +95,76 @@ class NpsContext(ModelView):
             ('start_date', '=', None),
             ])
 
+    operator = fields.Many2One('res.user', "Operator",
+        help="Only the answers on this operator's cases.")
+    insurer = fields.Many2One('party.party', "Insurer",
+        help="Only the answers on this insurer's cases.")
+
     @classmethod
     def default_start_date(cls):
+        context = Transaction().context
+        if 'start_date' in context:
+            return context['start_date']
         today = Pool().get('ir.date').today()
         return today.replace(day=1)
 
     @classmethod
     def default_end_date(cls):
-        return Pool().get('ir.date').today()
+        return Transaction().context.get(
+            'end_date', Pool().get('ir.date').today())
+
+    @classmethod
+    def default_operator(cls):
+        return Transaction().context.get('operator')
+
+    @classmethod
+    def default_insurer(cls):
+        return Transaction().context.get('insurer')
+
+
+def answers_query(dates=True):
+    """Return the query of the answers (date, recommend, provider
+    satisfaction, operator, insurer) the context selects"""
+    pool = Pool()
+    survey = pool.get('assistance.survey').__table__()
+    case = pool.get('assistance.case').__table__()
+    policy = pool.get('assistance.policy').__table__()
+    contract = pool.get('assistance.contract').__table__()
+    context = Transaction().context
+    where = Literal(True)
+    if dates and context.get('start_date'):
+        where &= survey.date >= context['start_date']
+    if dates and context.get('end_date'):
+        where &= survey.date <= context['end_date']
+    if context.get('operator'):
+        where &= case.operator == context['operator']
+    if context.get('insurer'):
+        where &= contract.insurer == context['insurer']
+    return (survey
+        .join(case, condition=survey.case == case.id)
+        .join(policy, 'LEFT', condition=case.policy == policy.id)
+        .join(contract, 'LEFT', condition=policy.contract == contract.id)
+        .select(
+            survey.id.as_('id'),
+            survey.date.as_('date'),
+            survey.recommend.as_('recommend'),
+            survey.provider_satisfaction.as_('provider_satisfaction'),
+            case.operator.as_('operator'),
+            contract.insurer.as_('insurer'),
+            where=where))
+
+
+def count_columns(answer):
+    "Return the answers, promoters, detractors and satisfaction columns"
+    return [
+        Count(answer.id).as_('answers'),
+        Coalesce(Sum(SqlCase((answer.recommend >= nps_rules.PROMOTER, 1),
+                    else_=0)), 0).as_('promoters'),
+        Coalesce(Sum(SqlCase((answer.recommend <= nps_rules.DETRACTOR, 1),
+                    else_=0)), 0).as_('detractors'),
+        Round(Avg(answer.provider_satisfaction), 1).as_(
+            'provider_satisfaction'),
+        ]
 
 
 class Nps(ModelSQL, ModelView):
@@ -122,37 +188,133 @@ class Nps(ModelSQL, ModelView):
 
     @classmethod
     def table_query(cls):
-        pool = Pool()
-        survey = pool.get('assistance.survey').__table__()
-        case = pool.get('assistance.case').__table__()
-        policy = pool.get('assistance.policy').__table__()
-        contract = pool.get('assistance.contract').__table__()
-        context = Transaction().context
-        where = Literal(True)
-        if context.get('start_date'):
-            where &= survey.date >= context['start_date']
-        if context.get('end_date'):
-            where &= survey.date <= context['end_date']
-        return (survey
-            .join(case, condition=survey.case == case.id)
-            .join(policy, 'LEFT', condition=case.policy == policy.id)
-            .join(contract, 'LEFT', condition=policy.contract == contract.id)
-            .select(
-                Min(survey.id).as_('id'),
-                case.operator.as_('operator'),
-                contract.insurer.as_('insurer'),
-                Count(survey.id).as_('answers'),
-                Sum(SqlCase((survey.recommend >= nps_rules.PROMOTER, 1),
-                        else_=0)).as_('promoters'),
-                Sum(SqlCase((survey.recommend <= nps_rules.DETRACTOR, 1),
-                        else_=0)).as_('detractors'),
-                Round(Avg(SqlCase(
-                            (survey.provider_satisfaction != Null,
-                                survey.provider_satisfaction),
-                            else_=Null)), 1).as_('provider_satisfaction'),
-                where=where,
-                group_by=[case.operator, contract.insurer]))
+        answer = answers_query()
+        return answer.select(
+            Min(answer.id).as_('id'),
+            answer.operator.as_('operator'),
+            answer.insurer.as_('insurer'),
+            *count_columns(answer),
+            group_by=[answer.operator, answer.insurer])
 
     def get_nps(self, name):
         return nps_rules.nps_from_counts(
             self.answers, self.promoters, self.detractors)
+
+
+class NpsTimeseriesContext(NpsContext):
+    "NPS by Period Context"
+    __string__ = "NPS by Period Context"
+    __name__ = 'assistance.survey.nps.time_series.context'
+
+    period = fields.Selection([
+            ('month', "Month"),
+            ('quarter', "Quarter"),
+            ('year', "Year"),
+            ], "Period", required=True, sort=False)
+
+    @classmethod
+    def default_start_date(cls):
+        context = Transaction().context
+        if 'start_date' in context:
+            return context['start_date']
+        # The last twelve months, the current one included.
+        today = Pool().get('ir.date').today()
+        year, month = divmod(today.year * 12 + today.month - 1 - 11, 12)
+        return dt.date(year, month + 1, 1)
+
+    @classmethod
+    def default_period(cls):
+        return Transaction().context.get('period', 'month')
+
+
+class NpsTimeseries(ModelSQL, ModelView):
+    "NPS by Period"
+    __string__ = "NPS by Period"
+    __name__ = 'assistance.survey.nps.time_series'
+
+    date = fields.Date("Period Start")
+    end_date = fields.Date("Period End")
+    answers = fields.Integer("Answers")
+    promoters = fields.Integer("Promoters")
+    detractors = fields.Integer("Detractors")
+    nps = fields.Function(fields.Float("NPS", digits=(4, 1)), 'get_nps')
+    provider_satisfaction = fields.Float(
+        "Satisfaction with Providers", digits=(2, 1))
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('date', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def table_query(cls):
+        # The periods are a VALUES list computed here rather than a
+        # DATE_TRUNC: SQLite has no quarter, and the months without any
+        # answer must appear too (a line graph with its gaps).
+        answer = answers_query(dates=False)
+        period = Values(cls._periods())
+        return (period
+            .join(answer, 'LEFT',
+                condition=(answer.date >= period.column2)
+                & (answer.date < period.column3))
+            .select(
+                period.column1.as_('id'),
+                cls.date.sql_cast(period.column2).as_('date'),
+                cls.end_date.sql_cast(period.column4).as_('end_date'),
+                *count_columns(answer),
+                group_by=[period.column1, period.column2, period.column4]))
+
+    @classmethod
+    def _periods(cls):
+        "Return the (id, first day, next first day, last day) of the periods"
+        context = Transaction().context
+        start, end = context.get('start_date'), context.get('end_date')
+        if not start or not end:
+            first, last = cls._answer_dates()
+            start, end = start or first, end or last
+        rows = [
+            [i, first, following, following - dt.timedelta(days=1)]
+            for i, (first, following) in enumerate(nps_rules.periods(
+                    start, end, context.get('period') or 'month'), 1)]
+        # VALUES needs at least one row; this one matches no answer.
+        return rows or [[1, end, end, end]]
+
+    @classmethod
+    def _answer_dates(cls):
+        "Return the first and last dates of the answers, today without any"
+        Survey = Pool().get('assistance.survey')
+        survey = Survey.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*survey.select(Min(survey.date), Max(survey.date)))
+        today = Pool().get('ir.date').today()
+        # SQLite returns the aggregated dates as text.
+        first, last = (
+            dt.date.fromisoformat(d) if isinstance(d, str) else d
+            for d in cursor.fetchone())
+        return first or today, last or today
+
+    def get_nps(self, name):
+        return nps_rules.nps_from_counts(
+            self.answers, self.promoters, self.detractors)
+
+
+class NpsOpenTimeseries(Wizard):
+    "Open the NPS by period of operators and insurers"
+    __name__ = 'assistance.survey.nps.open_time_series'
+    start_state = 'open_'
+    open_ = StateAction('assistance_case.act_nps_time_series')
+
+    def do_open_(self, action):
+        context = Transaction().context
+        record = self.record
+        action_context = {
+            'start_date': context.get('start_date'),
+            'end_date': context.get('end_date'),
+            'operator': record.operator.id if record.operator else None,
+            'insurer': record.insurer.id if record.insurer else None,
+            }
+        action['pyson_context'] = PYSONEncoder().encode(action_context)
+        names = [r.rec_name for r in [record.operator, record.insurer] if r]
+        if names:
+            action['name'] += ' — ' + ', '.join(names)
+        return action, {}

@@ -11,6 +11,7 @@ from trytond.transaction import Transaction
 
 from .case import is_department_head
 from .exceptions import TaskAccessError
+from .live import LiveMixin, department_staff
 
 URGENCIES = [
     ('normal', "Normal"),
@@ -21,7 +22,7 @@ URGENCIES = [
 LOCKED_FIELDS = {'responsible', 'department', 'control_date'}
 
 
-class Task(Workflow, ModelSQL, ModelView):
+class Task(LiveMixin, Workflow, ModelSQL, ModelView):
     "Task"
     __string__ = "Task"
     __name__ = 'assistance.task'
@@ -175,6 +176,19 @@ class Task(Workflow, ModelSQL, ModelView):
             ('department', '!=', department_id),
             ('department', '=', None),
             ]
+
+    def live_recipients(self):
+        users = department_staff(self.department) | {self.responsible.id}
+        if self.case:
+            users |= self.case.live_recipients()
+        return users
+
+    def live_records(self):
+        # The case's pending tasks and overdue flag follow its tasks.
+        records = super().live_records()
+        if self.case:
+            records['assistance.case'] = self.case.id
+        return records
 
     def get_rec_name(self, name):
         return f'{self.name} ({self.control_date:%d.%m.%Y %H:%M})'

@@ -38,3 +38,7 @@ class PriceListImportError(UserError):
 
 class ProviderSelectionError(UserError):
     pass
+
+
+class SmsValidationError(ValidationError):
+    pass

@@ -14,6 +14,7 @@ from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
+from . import sms_gateway
 from .exceptions import OrderCoverageError, OrderValidationError
 
 ZERO = Decimal(0)
@@ -55,10 +56,12 @@ class Order(Workflow, ModelSQL, ModelView):
         'assistance.policy', "Policy", required=True, states=_states,
         domain=[('insured', '=', Eval('insured', -1))])
     insured = fields.Function(
-        fields.Many2One('party.party', "Insured Person"),
+        fields.Many2One('party.party', "Insured Person",
+            context={'company': Eval('company', -1)}, depends={'company'}),
         'on_change_with_insured')
     provider = fields.Many2One(
         'party.party', "Provider", required=True, states=_states,
+        context={'company': Eval('company', -1)}, depends={'company'},
         domain=[
             ('is_provider', '=', True),
             If(Eval('state') == 'draft',
@@ -88,7 +91,8 @@ class Order(Workflow, ModelSQL, ModelView):
         help="Where the service is given: the provider's address, "
         "the insured person's home…")
     available_services = fields.Function(fields.Many2Many(
-            'product.product', None, None, "Available Services"),
+            'product.product', None, None, "Available Services",
+            context={'company': Eval('company', -1)}, depends={'company'}),
         'on_change_with_available_services')
     lines = fields.One2Many(
         'assistance.order.line', 'order', "Lines", states=_states,
@@ -113,6 +117,9 @@ class Order(Workflow, ModelSQL, ModelView):
     refused = fields.Function(
         fields.Boolean("Has Refused Lines"), 'get_refused')
     notes = fields.Text("Notes")
+    sms_messages = fields.Function(fields.Many2Many(
+            'assistance.sms', None, None, "SMS to the Insured"),
+        'get_sms_messages')
     delivered_at = fields.DateTime("Delivered At", readonly=True)
     control_task = fields.Many2One(
         'assistance.task', "Control Task", readonly=True,
@@ -226,17 +233,12 @@ class Order(Workflow, ModelSQL, ModelView):
 
     @fields.depends('provider', 'date')
     def on_change_with_available_services(self, name=None):
-        PriceListLine = Pool().get('assistance.provider.price_list.line')
+        PriceList = Pool().get('assistance.provider.price_list')
         if not self.provider or not self.date:
             return []
-        return sorted({l.service.id for l in PriceListLine.search([
-                        ('price_list.provider', '=', self.provider.id),
-                        ('price_list.start_date', '<=', self.date),
-                        ['OR',
-                            ('price_list.end_date', '=', None),
-                            ('price_list.end_date', '>=', self.date),
-                            ],
-                        ])})
+        return sorted({l.service.id
+                for p in PriceList.valid_on(self.provider, self.date)
+                for l in p.lines})
 
     @classmethod
     def get_amounts(cls, orders, names):
@@ -309,14 +311,21 @@ class Order(Workflow, ModelSQL, ModelView):
                         order=order.rec_name, policy=order.policy.rec_name))
 
     @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        actions = iter(args)
+        changed = []
+        for orders, values in zip(actions, actions):
+            if values.keys() & {'provider', 'date', 'policy', 'case'}:
+                changed.extend(orders)
+        cls.check_coverage(changed)
+
+    @classmethod
     @ModelView.button
     def check_coverage(cls, orders):
-        "Ask the engine again for every line of the draft orders"
+        "Price again and ask the engine again for the draft orders' lines"
         Line = Pool().get('assistance.order.line')
-        lines = [l for o in orders if o.state == 'draft' for l in o.lines]
-        for line in lines:
-            line.set_coverage()
-        Line.save(lines)
+        Line.price_and_check([l for o in orders for l in o.lines])
 
     @classmethod
     @ModelView.button
@@ -331,8 +340,40 @@ class Order(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _after_confirm(cls, orders):
-        "Override to inform the provider and the insured of the orders"
-        pass
+        "Inform the insured of the confirmed orders (extend to do more)"
+        for order in orders:
+            order.notify_insured()
+
+    def notify_insured(self):
+        "Queue an SMS to the insured's mobile, if a valid one is known"
+        Sms = Pool().get('assistance.sms')
+        mobile = self.insured.contact_mechanism_get('mobile')
+        phone = sms_gateway.e164(mobile.value) if mobile else None
+        if phone:
+            return Sms.queue_message(
+                phone, self.sms_text(), party=self.insured, origin=self)
+
+    def sms_text(self):
+        "Return the text of the SMS that tells the insured of the order"
+        place = self.place or (
+            self.provider_address.full_address.replace('\n', ', ')
+            if self.provider_address else '')
+        values = {
+            'order': self.rec_name,
+            'provider': self.provider.rec_name,
+            'place': place,
+            }
+        if self.agreed_date:
+            when = self.agreed_date.strftime('%d.%m.%Y')
+            if self.agreed_time:
+                when += ' ' + self.agreed_time.strftime('%H:%M')
+            return gettext('assistance_order.msg_order_sms_agreed',
+                when=when, **values)
+        return gettext('assistance_order.msg_order_sms', **values)
+
+    def get_sms_messages(self, name):
+        Sms = Pool().get('assistance.sms')
+        return [m.id for m in Sms.search([('origin', '=', str(self))])]
 
     def check_confirmable(self):
         "Raise when the order may not be confirmed as it is"
@@ -340,10 +381,7 @@ class Order(Workflow, ModelSQL, ModelView):
             raise OrderValidationError(gettext(
                     'assistance_order.msg_order_no_line',
                     order=self.rec_name))
-        if self.provider.provider_state != 'active':
-            raise OrderValidationError(gettext(
-                    'assistance_order.msg_order_provider_suspended',
-                    order=self.rec_name, provider=self.provider.rec_name))
+        Pool().get('party.party').check_provider_active(self.provider)
         for line in self.lines:
             line.check_price_list()
 
@@ -461,8 +499,8 @@ class OrderLine(ModelSQL, ModelView):
         fields.Many2One('currency.currency', "Currency"),
         'on_change_with_currency')
     unit_price = Monetary(
-        "Unit Price", currency='currency', digits='currency', required=True,
-        readonly=True, help="The provider's price.")
+        "Unit Price", currency='currency', digits='currency', readonly=True,
+        help="The provider's price, from the price list.")
     amount = fields.Function(
         Monetary("Amount", currency='currency', digits='currency'),
         'on_change_with_amount')
@@ -641,6 +679,32 @@ class OrderLine(ModelSQL, ModelView):
         "Cancel the expense lines of lines: their limits are free again"
         ExpenseLine = Pool().get('assistance.expense.line')
         ExpenseLine.cancel([l.expense_line for l in lines if l.expense_line])
+
+    @classmethod
+    def create(cls, vlist):
+        lines = super().create(vlist)
+        cls.price_and_check(lines)
+        return lines
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        actions = iter(args)
+        changed = []
+        for lines, values in zip(actions, actions):
+            if values.keys() & {'service', 'quantity', 'order'}:
+                changed.extend(lines)
+        cls.price_and_check(changed)
+
+    @classmethod
+    def price_and_check(cls, lines):
+        """Price the draft lines from the provider's price list and record
+        the engine's decision: the client sends no read-only field, so the
+        server decides."""
+        lines = [l for l in lines if l.order.state == 'draft']
+        for line in lines:
+            line.on_change_service()
+        cls.save(lines)
 
     @classmethod
     def copy(cls, lines, default=None):

@@ -34,14 +34,18 @@ class Refusal(ModelSQL, ModelView):
         'assistance.policy', "Policy",
         domain=[('insured', '=', Eval('insured', -1))])
     insured = fields.Function(
-        fields.Many2One('party.party', "Insured Person"),
+        fields.Many2One('party.party', "Insured Person",
+            context={'company': Eval('company', -1)}, depends={'company'}),
         'on_change_with_insured')
     contract = fields.Many2One(
         'assistance.contract', "Contract", readonly=True)
-    insurer = fields.Many2One('party.party', "Insurer", readonly=True)
+    insurer = fields.Many2One(
+        'party.party', "Insurer", readonly=True,
+        context={'company': Eval('company', -1)}, depends={'company'})
     date = fields.Date("Date", required=True)
     service = fields.Many2One(
-        'product.product', "Service", domain=[('type', '=', 'service')])
+        'product.product', "Service", domain=[('type', '=', 'service')],
+        context={'company': Eval('company', -1)}, depends={'company'})
     order_line = fields.Many2One(
         'assistance.order.line', "Order Line", readonly=True,
         ondelete='SET NULL')
@@ -85,7 +89,7 @@ class Refusal(ModelSQL, ModelView):
     def on_change_with_insured(self, name=None):
         return self.case.insured if self.case else None
 
-    @fields.depends('case', '_parent_case.policy',
+    @fields.depends('case', '_parent_case.id', '_parent_case.policy',
         '_parent_case.event_date', 'policy', methods=['on_change_service'])
     def on_change_case(self):
         "A refusal on a case concerns its policy and event date"
@@ -94,7 +98,7 @@ class Refusal(ModelSQL, ModelView):
             self.date = self.case.event_date
         self.on_change_service()
 
-    @fields.depends('case', 'policy', 'service', 'date')
+    @fields.depends('case', '_parent_case.id', 'policy', 'service', 'date')
     def on_change_service(self):
         "Take the ground from the engine's decision on the service"
         if not (self.policy and self.service and self.date):
@@ -199,7 +203,7 @@ class RefusalReport(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls._order = [('month', 'DESC'), ('count', 'DESC')]
+        cls._order = [('month', 'DESC'), ('count', 'DESC'), ('id', 'ASC')]
 
     @classmethod
     def table_query(cls):
@@ -216,18 +220,23 @@ class RefusalReport(ModelSQL, ModelView):
             where &= refusal.insurer == context['insurer']
         if context.get('contract'):
             where &= refusal.contract == context['contract']
-        month = cls.month.sql_cast(DateTrunc('month', refusal.date))
-        return refusal.select(
-            Min(refusal.id).as_('id'),
+        # PostgreSQL groups by a column, not by an expression whose
+        # parameters it sees twice.
+        refusals = refusal.select(
+            refusal.id, refusal.insurer, refusal.contract, refusal.ground,
+            cls.month.sql_cast(
+                DateTrunc('month', refusal.date)).as_('month'),
+            where=where)
+        return refusals.select(
+            Min(refusals.id).as_('id'),
             Literal(0).as_('create_uid'),
             CurrentTimestamp().as_('create_date'),
             Literal(Null).as_('write_uid'),
             Literal(Null).as_('write_date'),
-            month.as_('month'),
-            refusal.insurer.as_('insurer'),
-            refusal.contract.as_('contract'),
-            refusal.ground.as_('ground'),
-            Count(refusal.id).as_('count'),
-            where=where,
-            group_by=[month, refusal.insurer, refusal.contract,
-                refusal.ground])
+            refusals.month,
+            refusals.insurer,
+            refusals.contract,
+            refusals.ground,
+            Count(refusals.id).as_('count'),
+            group_by=[refusals.month, refusals.insurer, refusals.contract,
+                refusals.ground])

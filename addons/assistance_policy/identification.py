@@ -12,7 +12,7 @@ words."""
 import datetime as dt
 from itertools import groupby
 
-from sql import Literal
+from sql import Literal, Union
 from sql.operators import Concat, Equal
 
 from trytond import backend
@@ -20,7 +20,6 @@ from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
-from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
@@ -31,6 +30,16 @@ from . import policy_import_rules as rules
 FUZZY_ALTERNATIVES = 8
 FUZZY_THRESHOLD = 0.3
 CANDIDATES = 200
+# The corrections searched first: the fewest letters away (at most
+# CLOSE_DISTANCE), else at most CLOSE_MARGIN (in similarity) less close than
+# the closest.  One common word taken as a correction («Владимир» for
+# «Владиирова») matches thousands of persons.
+CLOSE_ALTERNATIVES = 3
+CLOSE_DISTANCE = 2
+CLOSE_MARGIN = 0.1
+# The GIN index of the name words keeps at most this many kB of new entries
+# unsorted (each search reads them all): 4 MB by default.
+WORDS_PENDING_LIST_KB = 256
 
 
 def _is_postgresql():
@@ -89,32 +98,82 @@ class NameWord(ModelSQL):
     def alternatives(cls, token):
         """Return [(word, score)]: the dictionary words a typed token may
         mean, the token itself and the words it begins first."""
-        table = cls.__table__()
-        cursor = Transaction().connection.cursor()
+        prefixed, = cls.prefixed_words([token])
+        corrections, = cls.corrections([token])
+        return prefixed + corrections
+
+    @classmethod
+    def prefixed_words(cls, tokens):
+        """Return for each token [(word, score)], best first: the token if
+        it is a word, and the words it begins (at most 50)"""
         if _is_postgresql():
-            like = token.replace('\\', '\\\\').replace('%', '\\%').replace(
-                '_', '\\_') + '%'
+            patterns = [t.replace('\\', '\\\\').replace('%', '\\%').replace(
+                    '_', '\\_') + '%' for t in tokens]
+            found = cls._words_by_token(
+                'SELECT word FROM "assistance_party_name_word" '
+                'WHERE word LIKE %s ORDER BY word LIMIT 50',
+                patterns, (None,))
+        else:
+            words = cls._all_words()
+            found = [[w for w in words if w.startswith(t)] for t in tokens]
+        return [_best((w, rules.word_score(t, w)) for w in words)[:50]
+            for t, words in zip(tokens, found)]
+
+    @classmethod
+    def corrections(cls, tokens):
+        """Return for each token [(word, score)], best first: the words
+        that may be its misspelling (at most FUZZY_ALTERNATIVES), those
+        it begins excluded"""
+        if _is_postgresql():
             # «%» uses pg_trgm.similarity_threshold, 0.3 by default: the
             # index finds the candidates, the explicit test keeps ours.
-            cursor.execute(
-                '(SELECT word FROM "assistance_party_name_word" '
-                'WHERE word LIKE %s LIMIT 50) UNION ALL '
-                '(SELECT word FROM "assistance_party_name_word" '
+            found = cls._words_by_token(
+                'SELECT word FROM "assistance_party_name_word" '
                 'WHERE word %% %s AND similarity(word, %s) >= %s '
-                'ORDER BY word <-> %s LIMIT %s)',
-                (like, token, token, FUZZY_THRESHOLD, token,
+                'ORDER BY word <-> %s LIMIT %s',
+                tokens, (None, None, FUZZY_THRESHOLD, None,
                     FUZZY_ALTERNATIVES))
-            found = [w for w, in cursor]
         else:
-            cursor.execute(*table.select(table.word))
-            found = [w for w, in cursor
-                if w.startswith(token)
-                or rules.similarity(token, w) >= FUZZY_THRESHOLD]
-        scored = {w: rules.word_score(token, w) for w in found}
-        best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
-        prefixed = [x for x in best if x[1] >= 0.9]
-        fuzzy = [x for x in best if x[1] < 0.9][:FUZZY_ALTERNATIVES]
-        return prefixed[:50] + fuzzy
+            words = cls._all_words()
+            found = [[w for w in words
+                    if rules.similarity(t, w) >= FUZZY_THRESHOLD]
+                for t in tokens]
+        result = []
+        for token, words in zip(tokens, found):
+            scored = ((w, rules.word_score(token, w)) for w in words)
+            result.append(
+                _best(x for x in scored if x[1] < 0.9)[:FUZZY_ALTERNATIVES])
+        return result
+
+    @classmethod
+    def _words_by_token(cls, query, tokens, params):
+        """Run query (the words of one token, given as its first parameter)
+        for every token in one statement and return the words of each.
+        Each token is a constant of its part: the trigram index serves it."""
+        cursor = Transaction().connection.cursor()
+        found = [[] for _ in tokens]
+        if not tokens:
+            return found
+        parts, values = [], []
+        for index, token in enumerate(tokens):
+            parts.append(f'(SELECT {index:d}, word FROM ({query}) AS w)')
+            values.extend(p if p is not None else token for p in params)
+        cursor.execute(' UNION ALL '.join(parts), values)
+        for index, word in cursor:
+            found[index].append(word)
+        return found
+
+    @classmethod
+    def _all_words(cls):
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.word))
+        return [w for w, in cursor]
+
+
+def _best(scored):
+    "Sort (word, score) pairs best first"
+    return sorted(scored, key=lambda x: (-x[1], x[0]))
 
 
 class Party(metaclass=PoolMeta):
@@ -164,12 +223,21 @@ class Party(metaclass=PoolMeta):
         if not filled:
             cls._fill_identification_keys()
         if _is_postgresql():
-            cursor = Transaction().connection.cursor()
-            cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
-            cursor.execute(
-                'CREATE INDEX IF NOT EXISTS party_identification_words '
-                'ON "party_party" USING gin '
-                '((string_to_array("identification_name", \' \')))')
+            cls._create_identification_index()
+
+    @classmethod
+    def _create_identification_index(cls):
+        """Create (if missing) the index of the words of the names
+        (PostgreSQL); a bulk load may drop it and call this after"""
+        cursor = Transaction().connection.cursor()
+        cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+        cursor.execute(
+            'CREATE INDEX IF NOT EXISTS party_identification_words '
+            'ON "party_party" USING gin '
+            '((string_to_array("identification_name", \' \')))')
+        cursor.execute(
+            'ALTER INDEX party_identification_words '
+            f'SET (gin_pending_list_limit = {WORDS_PENDING_LIST_KB})')
 
     @classmethod
     def _fill_identification_keys(cls):
@@ -287,13 +355,21 @@ class Party(metaclass=PoolMeta):
             for id_ in ids:
                 if scores.get(id_, (0,))[0] < score:
                     scores[id_] = (score, matched)
+        keys = []
         if query.number:
-            add(cls._identify_by_number(query.number, query.birth_date),
-                10, 'number')
-            add(cls._identify_by_document(query.number), 9, 'document')
+            keys.append(cls._number_query(query.number, query.birth_date))
+            keys.append(cls._document_query(query.number))
         if query.phone:
-            add(cls._identify_by_phone(query.phone, query.birth_date),
-                10, 'phone')
+            keys.append(cls._phone_query(query.phone, query.birth_date))
+        if keys:
+            # One statement for all the keys: each round trip counts.
+            cursor = Transaction().connection.cursor()
+            union = Union(*(q.select(q.id, q.matched) for q in keys),
+                all_=True)
+            cursor.execute(*union)
+            weights = {'number': 10, 'phone': 10, 'document': 9}
+            for id_, matched in cursor:
+                add([id_], weights[matched], matched)
         if query.tokens:
             for id_, score in cls._identify_by_name(
                     query.tokens, query.birth_date, limit).items():
@@ -304,40 +380,40 @@ class Party(metaclass=PoolMeta):
         return scores
 
     @classmethod
-    def _identify_by_number(cls, key, birth_date=None):
+    def _number_query(cls, key, birth_date=None):
+        "The query of the insured (id, matched) by a policy number key"
         Policy = Pool().get('assistance.policy')
         policy = Policy.__table__()
         party = cls.__table__()
-        cursor = Transaction().connection.cursor()
         where = policy.number_key == key
         if birth_date:
             where &= party.birth_date == birth_date
-        cursor.execute(*policy.join(party,
-                condition=policy.insured == party.id).select(
-                policy.insured, where=where, limit=CANDIDATES))
-        return [i for i, in cursor]
+        return policy.join(party,
+            condition=policy.insured == party.id).select(
+            policy.insured.as_('id'), Literal('number').as_('matched'),
+            where=where, limit=CANDIDATES)
 
     @classmethod
-    def _identify_by_document(cls, key):
+    def _document_query(cls, key):
+        "The query of the persons (id, matched) by an identity document key"
         party = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*party.select(party.id,
-                where=party.id_document_key == key, limit=CANDIDATES))
-        return [i for i, in cursor]
+        return party.select(
+            party.id.as_('id'), Literal('document').as_('matched'),
+            where=party.id_document_key == key, limit=CANDIDATES)
 
     @classmethod
-    def _identify_by_phone(cls, key, birth_date=None):
+    def _phone_query(cls, key, birth_date=None):
+        "The query of the persons (id, matched) by a phone key"
         Mechanism = Pool().get('party.contact_mechanism')
         mechanism = Mechanism.__table__()
         party = cls.__table__()
-        cursor = Transaction().connection.cursor()
         where = mechanism.phone_key == key
         if birth_date:
             where &= party.birth_date == birth_date
-        cursor.execute(*mechanism.join(party,
-                condition=mechanism.party == party.id).select(
-                mechanism.party, where=where, limit=CANDIDATES))
-        return [i for i, in cursor]
+        return mechanism.join(party,
+            condition=mechanism.party == party.id).select(
+            mechanism.party.as_('id'), Literal('phone').as_('matched'),
+            where=where, limit=CANDIDATES)
 
     @classmethod
     def _identify_by_birth_date(cls, birth_date, limit):
@@ -350,21 +426,35 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def _identify_by_name(cls, tokens, birth_date, limit):
-        """Return party id → score for name tokens: first with the words as
-        typed (or begun), then with corrections of the misspelt ones."""
+        """Return party id → score for name tokens.
+
+        First with each word as typed (or the words it begins, or else its
+        closest corrections); only when nobody is found so, with every
+        alternative of every word: the persons found first match better
+        than any found by the wider search, and the narrow search reads a
+        few hundred index entries where the wide one reads tens of
+        thousands."""
         NameWord = Pool().get('assistance.party.name_word')
         tokens = tokens[:4]
-        alternatives = [NameWord.alternatives(t) for t in tokens]
+        # The corrections are looked up only for the tokens that are no word
+        # nor begin one, or when the narrow search finds nobody.
+        alternatives = NameWord.prefixed_words(tokens)
+        missing = [i for i, a in enumerate(alternatives) if not a]
+        for i, words in zip(missing,
+                NameWord.corrections([tokens[i] for i in missing])):
+            alternatives[i] = words
         if not all(alternatives):
             return {}
-        exact = [[w for w, s in a if s >= 0.9] for a in alternatives]
-        found = {}
-        if all(exact):
-            found = cls._search_words(exact, birth_date)
-        if len(found) < limit:
+        closest = [_closest_words(t, a) for t, a in zip(tokens, alternatives)]
+        found = cls._search_words(closest, birth_date)
+        if not found:
+            others = [i for i in range(len(tokens)) if i not in missing]
+            for i, words in zip(others,
+                    NameWord.corrections([tokens[i] for i in others])):
+                alternatives[i] = alternatives[i] + words
             everything = [[w for w, _ in a] for a in alternatives]
-            if everything != exact:
-                found.update(cls._search_words(everything, birth_date))
+            if everything != closest:
+                found = cls._search_words(everything, birth_date)
         # The words found are among the alternatives, already scored.
         scores = [dict(a) for a in alternatives]
         scored = {}
@@ -410,19 +500,19 @@ class Party(metaclass=PoolMeta):
     @classmethod
     def _identification_results(cls, ranked, current):
         """Return the result dicts of the ranked (party id, (score, matched))
-        read with three queries: persons, policies, programmes"""
-        persons = cls._identification_persons([p for p, _ in ranked])
-        policies = Pool().get('assistance.policy')._identification_policies(
+        read with one query: persons, their policy, its programmes"""
+        policies = cls._identification_rows(
+            [p for p, _ in ranked],
             [current[p][0] for p, _ in ranked
                 if current.get(p, (None,))[0]])
         results = []
         for party_id, (score, matched) in ranked:
             policy_id, active = current.get(party_id, (None, False))
-            name, birth_date = persons[party_id]
+            values = policies[party_id]
             result = {
                 'party': party_id,
-                'name': name,
-                'birth_date': birth_date,
+                'name': values['name'],
+                'birth_date': values['birth_date'],
                 'matched': matched,
                 'score': round(score, 3),
                 'active': bool(active),
@@ -431,18 +521,88 @@ class Party(metaclass=PoolMeta):
                 'package_name': None, 'programs': [], 'policy_state': None,
                 'start_date': None, 'end_date': None,
                 }
-            result.update(policies.get(policy_id, {}))
+            if values['policy'] == policy_id and policy_id:
+                result.update(values)
+            result['name'] = values['name']
+            result['birth_date'] = values['birth_date']
             results.append(result)
         return results
 
     @classmethod
-    def _identification_persons(cls, ids):
-        party = cls.__table__()
+    def _identification_rows(cls, party_ids, policy_ids):
+        """Return party id → its name, birth date and the values of its
+        policy among policy_ids (with the programmes of its package)"""
+        pool = Pool()
+        Policy = pool.get('assistance.policy')
+        Contract = pool.get('assistance.contract')
+        Package = pool.get('assistance.package')
+        Program = pool.get('assistance.program')
+        PackageProgram = pool.get('assistance.package-assistance.program')
+        party, policy = cls.__table__(), Policy.__table__()
+        contract, insurer = Contract.__table__(), cls.__table__()
+        package, program = Package.__table__(), Program.__table__()
+        link = PackageProgram.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*party.select(party.id, party.name, party.code,
-                party.birth_date, where=party.id.in_(ids or [-1])))
-        return {id_: (name or f'[{code}]', _date(birth))
-            for id_, name, code, birth in cursor}
+        cursor.execute(*party
+            .join(policy, 'LEFT', condition=(policy.insured == party.id)
+                & policy.id.in_(policy_ids or [-1]))
+            .join(contract, 'LEFT', condition=policy.contract == contract.id)
+            .join(insurer, 'LEFT', condition=contract.insurer == insurer.id)
+            .join(package, 'LEFT', condition=policy.package == package.id)
+            .join(link, 'LEFT', condition=link.package == package.id)
+            .join(program, 'LEFT', condition=link.program == program.id)
+            .select(party.id, party.name, party.code, party.birth_date,
+                policy.id, policy.number, policy.contract, contract.insurer,
+                insurer.name, policy.package, package.code, package.name,
+                policy.state, policy.start_date, policy.end_date,
+                program.code, program.name,
+                where=party.id.in_(party_ids or [-1]),
+                order_by=[party.id, program.code, program.id]))
+        result = {}
+        for (party_id, name, code, birth, policy_id, number, contract_id,
+                insurer_id, insurer_name, package_id, package_code,
+                package_name, state, start, end, program_code,
+                program_name) in cursor:
+            values = result.get(party_id)
+            if values is None:
+                values = result[party_id] = {
+                    'name': name or f'[{code}]',
+                    'birth_date': _date(birth),
+                    'policy': policy_id, 'policy_number': number,
+                    'contract': contract_id, 'insurer': insurer_id,
+                    'insurer_name': insurer_name, 'package': package_id,
+                    'package_name': (_node_name(package_code, package_name)
+                        if package_id else None),
+                    'programs': [],
+                    'policy_state': state, 'start_date': _date(start),
+                    'end_date': _date(end),
+                    }
+            if program_name is not None:
+                values['programs'].append(
+                    _node_name(program_code, program_name))
+        return result
+
+
+def _closest_words(token, alternatives):
+    """The words of alternatives ([(word, score)], best first) searched
+    first: the word as typed, else the words it begins, else the closest
+    corrections: those a letter or two away (a letter replaced, missing,
+    doubled or swapped), the fewest first, else the most similar ones"""
+    exact = [w for w, s in alternatives if s >= 1]
+    if exact:
+        return exact
+    prefixed = [w for w, s in alternatives if s >= 0.9]
+    if prefixed:
+        return prefixed
+    distances = {w: rules.edit_distance(token, w) for w, _ in alternatives}
+    fewest = min(distances.values())
+    if fewest <= CLOSE_DISTANCE:
+        return [w for w, _ in alternatives
+            if distances[w] == fewest][:CLOSE_ALTERNATIVES]
+    best = max(s for _, s in alternatives)
+    # word_score gives corrections 0.8 × their similarity.
+    return [w for w, s in alternatives
+        if s >= best - CLOSE_MARGIN * 0.8][:CLOSE_ALTERNATIVES]
 
 
 def _node_name(code, name):
@@ -525,53 +685,6 @@ class Policy(metaclass=PoolMeta):
         return values
 
     @classmethod
-    def _identification_policies(cls, ids):
-        """Return policy id → its identification values, read with one
-        query (and one for the programmes)"""
-        pool = Pool()
-        Contract = pool.get('assistance.contract')
-        Party = pool.get('party.party')
-        Package = pool.get('assistance.package')
-        Program = pool.get('assistance.program')
-        PackageProgram = pool.get('assistance.package-assistance.program')
-        policy, contract = cls.__table__(), Contract.__table__()
-        insurer, package = Party.__table__(), Package.__table__()
-        program, link = Program.__table__(), PackageProgram.__table__()
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*policy
-            .join(contract, condition=policy.contract == contract.id)
-            .join(insurer, condition=contract.insurer == insurer.id)
-            .join(package, condition=policy.package == package.id)
-            .select(policy.id, policy.number, policy.contract,
-                contract.insurer, insurer.name, policy.package, package.code,
-                package.name, policy.state, policy.start_date,
-                policy.end_date,
-                where=policy.id.in_(ids or [-1])))
-        result = {}
-        for (id_, number, contract_id, insurer_id, insurer_name,
-                package_id, code, name, state, start, end) in cursor:
-            result[id_] = {
-                'policy': id_, 'policy_number': number,
-                'contract': contract_id, 'insurer': insurer_id,
-                'insurer_name': insurer_name, 'package': package_id,
-                'package_name': _node_name(code, name), 'programs': [],
-                'policy_state': state, 'start_date': _date(start),
-                'end_date': _date(end),
-                }
-        packages = {v['package'] for v in result.values()}
-        cursor.execute(*link.join(program,
-                condition=link.program == program.id).select(
-                link.package, program.code, program.name,
-                where=link.package.in_(list(packages) or [-1]),
-                order_by=[program.code, program.id]))
-        programs = {}
-        for package_id, code, name in cursor:
-            programs.setdefault(package_id, []).append(_node_name(code, name))
-        for values in result.values():
-            values['programs'] = programs.get(values['package'], [])
-        return result
-
-    @classmethod
     def current_policies(cls, insured_ids, date):
         """Return insured id → (policy, in force): the policy in force on
         date (the latest period first), else the latest policy"""
@@ -586,11 +699,12 @@ class Policy(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         result = {}
         rows = []
-        for sub in grouped_slice(list(insured_ids)):
+        # grouped_slice without a size would query insured by insured.
+        for sub in rules.chunks(insured_ids, 1000):
             cursor.execute(*table.select(
                     table.insured, table.id, table.state, table.start_date,
                     table.end_date,
-                    where=table.insured.in_(list(sub))))
+                    where=table.insured.in_(sub)))
             rows.extend(cursor)
         rows.sort(key=lambda r: (r[0], str(r[3]), r[1]), reverse=True)
         for insured, group in groupby(rows, key=lambda r: r[0]):

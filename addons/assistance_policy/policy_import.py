@@ -13,6 +13,7 @@ import io
 import json
 import logging
 from collections import Counter
+from decimal import Decimal
 from itertools import chain, islice
 
 from trytond import backend
@@ -454,9 +455,9 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
             and not rules.is_footer(c, mapping))
         if cache:
             rows = cache.keep(rows)
+        mode = self.mode
         for chunk in rules.chunks(rows, CHUNK):
-            parsed = [rules.parse_row(n, c, mapping, self.mode)
-                for n, c in chunk]
+            parsed = [rules.parse_row(n, c, mapping, mode) for n, c in chunk]
             run.process(parsed)
             lines = run.pop_lines()
             if lines:
@@ -523,6 +524,14 @@ class _Run:
         self.labels = labels
         self.apply = apply
         self.mode = import_.mode
+        # Read once: a record's field costs a cache look-up per row.
+        self.import_id = import_.id
+        self.contract_id = import_.contract.id
+        self.contract_period = (
+            import_.contract.start_date, import_.contract.end_date)
+        self.default_package = (
+            import_.package.id if import_.package else None)
+        self.detach_date = import_.detach_date
         self.seen = set()
         self.persons = {}    # (name key, birth date) → party id or 'new:n'
         self.documents = {}  # document key → (party id or 'new:n', name key)
@@ -589,7 +598,7 @@ class _Run:
             return
         values = parsed.values
         line = {
-            'import_': self.import_.id,
+            'import_': self.import_id,
             'row': parsed.row,
             'kind': kind,
             'number': values.get('number'),
@@ -661,8 +670,8 @@ class _Run:
             if package is None:
                 return [('package', 'unknown_package')]
             values['package'] = package
-        elif self.import_.package:
-            values['default_package'] = self.import_.package.id
+        elif self.default_package:
+            values['default_package'] = self.default_package
         return []
 
     def _existing_policies(self, numbers):
@@ -679,7 +688,7 @@ class _Run:
                     policy.id, policy.number, policy.insured, policy.package,
                     policy.start_date, policy.end_date, policy.state,
                     party.identification_name, party.birth_date,
-                    where=(policy.contract == self.contract.id)
+                    where=(policy.contract == self.contract_id)
                     & policy.number.in_(sub)))
             for (id_, number, insured, package, start, end, state,
                     name, birth) in cursor:
@@ -692,7 +701,7 @@ class _Run:
         return result
 
     def _plan_detach(self, rows, existing):
-        date = self.import_.detach_date
+        date = self.detach_date
         writes = []
         for parsed in rows:
             current = existing.get(parsed.values['number'])
@@ -715,7 +724,7 @@ class _Run:
             Policy = Pool().get('assistance.policy')
             Policy.write(Policy.browse(writes), {
                     'end_date': date,
-                    'source_import': self.import_.id,
+                    'source_import': self.import_id,
                     })
 
     def _plan_attach(self, rows, existing):
@@ -766,8 +775,8 @@ class _Run:
             self.record('error', parsed,
                 errors=[('package', 'unknown_package')])
             return
-        start = values.get('start_date') or self.contract.start_date
-        end = values.get('end_date') or self.contract.end_date
+        start = values.get('start_date') or self.contract_period[0]
+        end = values.get('end_date') or self.contract_period[1]
         if end < start:
             self.record('error', parsed, errors=[('end_date', 'bad_period')])
             return
@@ -911,8 +920,8 @@ class _Plan:
             # the contract): inserted in bulk, with their history rows.
             _bulk_create(Policy, [Policy.preprocess_values('create', dict(
                             values, insured=person_id(p),
-                            contract=run.contract.id, state='active',
-                            source_import=run.import_.id))
+                            contract=run.contract_id, state='active',
+                            source_import=run.import_id))
                     for p, values in self.policies])
         if self.writes:
             groups = {}
@@ -922,7 +931,7 @@ class _Plan:
             args = []
             for key, ids in groups.items():
                 args.extend([Policy.browse(ids),
-                        dict(key, source_import=run.import_.id)])
+                        dict(key, source_import=run.import_id)])
             Policy.write(*args)
 
 
@@ -972,10 +981,13 @@ def _bulk_create(Model, vlist):
     columns = [table.create_uid, table.create_date] + [
         getattr(table, n) for n in names]
     now = dt.datetime.now()
+    formats = [_sql_formatter(Model._fields[n]) for n in names]
+    # The defaults are the same on every row: formatted once.
+    missing = [fmt(defaults.get(n)) for n, fmt in zip(names, formats)]
+    columns_formats = list(zip(names, formats, missing))
     rows = [[transaction.user, now] + [
-            Model._fields[n].sql_format(
-                values[n] if n in values else defaults.get(n))
-            for n in names] for values in vlist]
+            fmt(values[n]) if n in values else default
+            for n, fmt, default in columns_formats] for values in vlist]
     ids = []
     if backend.name == 'postgresql':
         ids = _copy_rows(Model, names, rows)
@@ -1000,6 +1012,23 @@ def _bulk_create(Model, vlist):
     return ids
 
 
+def _sql_formatter(field):
+    """Return field.sql_format, with a shortcut for the values it would
+    return unchanged (ints of a Many2One, dates, stripped texts): the
+    generic one costs a few microseconds a value, a tenth of a chunk"""
+    format_ = field.sql_format
+    kind = type(field)
+    if kind in {fields.Many2One, fields.Integer}:
+        return lambda v: v if v is None or type(v) is int else format_(v)
+    if kind is fields.Date:
+        return lambda v: v if v is None or type(v) is dt.date else format_(v)
+    if kind is fields.Char and field.strip is True:
+        return lambda v: v.strip() if type(v) is str else format_(v)
+    if kind is fields.Boolean:
+        return lambda v: v if type(v) is bool else format_(v)
+    return format_
+
+
 def _copy_rows(Model, names, rows):
     "Insert rows with COPY (PostgreSQL): no statement to build and parse"
     from psycopg import sql
@@ -1014,9 +1043,48 @@ def _copy_rows(Model, names, rows):
         sql.SQL(', ').join(map(sql.Identifier, columns)))
     cursor = transaction.connection.cursor()
     with cursor.copy(statement) as copy:
+        lines = []
         for row, id_ in zip(rows, ids):
-            copy.write_row(row + [id_])
+            row.append(id_)
+            try:
+                lines.append('\t'.join(map(_copy_text, row)))
+            except TypeError:
+                # A type the text format below does not know: psycopg
+                # formats the row (after the lines before it).
+                if lines:
+                    copy.write('\n'.join(lines) + '\n')
+                    lines = []
+                copy.write_row(row)
+        if lines:
+            copy.write('\n'.join(lines) + '\n')
     return ids
+
+
+_COPY_ESCAPES = str.maketrans({
+        '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t'})
+
+
+def _copy_text(value):
+    """A value in COPY's text format.
+
+    psycopg's pure Python implementation formats each value through its
+    adapters, a third of the time of writing a chunk."""
+    kind = type(value)
+    if value is None:
+        return '\\N'
+    if kind is str:
+        return value.translate(_COPY_ESCAPES)
+    if kind is int or kind is Decimal:
+        return str(value)
+    if kind is bool:
+        return 't' if value else 'f'
+    if kind is dt.date:
+        return value.isoformat()
+    if kind is dt.datetime and value.tzinfo is None:
+        return value.isoformat(' ')
+    if kind is float and value == value and abs(value) != float('inf'):
+        return repr(value)
+    raise TypeError(kind)
 
 
 def _insert_one(table, columns, row):

@@ -70,6 +70,7 @@ _LATIN_TO_CYRILLIC = str.maketrans({
         'm': 'м', 'o': 'о', 'p': 'р', 't': 'т', 'x': 'х', 'y': 'у',
         })
 _CYRILLIC = re.compile('[а-я]')
+_LOOKALIKE = re.compile('[abcehkmoptxy]')
 _SPACES = re.compile(r'\s+')
 _NOT_NAME = re.compile(r"[^\w\s-]|[\d_]")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -110,6 +111,9 @@ def fold(text):
     "Lower case, ё → е, Latin look-alikes → Cyrillic in Cyrillic words"
     text = unicodedata.normalize('NFKC', text or '').lower()
     text = text.replace('ё', 'е').replace('\u0451', 'е')
+    if not _LOOKALIKE.search(text):
+        # Nothing to translate (most names): only the spaces to collapse.
+        return ' '.join(text.split())
     words = []
     for word in text.split():
         if _CYRILLIC.search(word):
@@ -125,8 +129,10 @@ def normalise_header(text):
     return _SPACES.sub(' ', text).strip()
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def name_key(name):
-    "The key of a full name: folded words of letters only"
+    """The key of a full name: folded words of letters only (cached: an
+    import computes it for the row, the person and the word dictionary)"""
     text = fold(name or '')
     text = _NOT_NAME.sub(' ', text).replace('-', ' ')
     text = unicodedata.normalize('NFKC', _SPACES.sub(' ', text).strip())
@@ -206,6 +212,24 @@ def similarity(a, b):
     return len(ta & tb) / len(ta | tb)
 
 
+def edit_distance(a, b):
+    """The number of letters to insert, delete, replace or swap with the
+    next one to make b of a (optimal string alignment distance)"""
+    if a == b:
+        return 0
+    previous2, previous = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1,
+                previous[j - 1] + (x != y))
+            if (i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y):
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def word_score(token, word):
     "How well a typed token matches a word of a name (1 is exact)"
     if token == word:
@@ -274,15 +298,172 @@ def iter_rows(data, filename=None):
 
 
 def _iter_xlsx(data):
+    """openpyxl (read-only) opens the workbook: the first sheet, the shared
+    strings, the date styles; the sheet's cells are streamed by _SheetReader
+    with the same values as openpyxl's iter_rows(values_only=True)."""
     import openpyxl
     workbook = openpyxl.load_workbook(
         io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield list(row)
+        reader = _SheetReader(sheet._shared_strings, workbook._date_formats,
+            workbook._timedelta_formats, workbook.epoch,
+            sheet.max_column or 0)
+        with sheet._get_source() as source:
+            yield from reader.rows(source)
     finally:
         workbook.close()
+
+
+class _SheetReader:
+    """Stream the rows of a worksheet's XML with expat.
+
+    openpyxl's own read-only parser goes through defusedxml's pure Python
+    iterparse and builds a dict per cell: 90 % of the time of reading a
+    100,000-row list.  The handlers here keep only a row's values; a
+    document type declaration (the vector of entity attacks) is refused as
+    defusedxml does."""
+
+    _columns = {}
+
+    def __init__(self, strings, date_styles, timedelta_styles, epoch, width):
+        self.strings = strings
+        self.date_styles = {str(s) for s in date_styles}
+        self.timedelta_styles = {str(s) for s in timedelta_styles}
+        self.epoch = epoch
+        self.width = width
+        self.done = []
+        self.row = None
+        self.expected = 1
+        self.cell = None
+        self.text = None
+        self.inline = False
+
+    @classmethod
+    def column_index(cls, reference):
+        "0-based column of a cell reference such as «AB12»"
+        letters = reference.rstrip('0123456789')
+        index = cls._columns.get(letters)
+        if index is None:
+            index = 0
+            for letter in letters.upper():
+                index = index * 26 + ord(letter) - 64
+            index = cls._columns[letters] = index - 1
+        return index
+
+    def rows(self, source, size=1 << 16):
+        import pyexpat
+        parser = pyexpat.ParserCreate()
+        parser.buffer_text = True
+        parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartDoctypeDeclHandler = self._forbid
+        parser.EntityDeclHandler = self._forbid
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._data
+        while True:
+            chunk = source.read(size)
+            parser.Parse(chunk, not chunk)
+            if self.done:
+                yield from self.done
+                self.done = []
+            if not chunk:
+                break
+
+    @staticmethod
+    def _forbid(*args):
+        raise ValueError("DTD and entities are forbidden in a worksheet")
+
+    _local_names = {}
+
+    @classmethod
+    def _local(cls, name):
+        "The element's name without its namespace prefix («x:row» → «row»)"
+        local = cls._local_names.get(name)
+        if local is None:
+            local = cls._local_names[name] = name.rpartition(':')[2]
+        return local
+
+    def _start(self, name, attributes):
+        name = self._local(name)
+        if name == 'c':
+            self.cell = attributes
+            self.text = None
+            self.parts = []
+        elif name == 'v' or (name == 't' and self.inline):
+            self.text = []
+        elif name == 'is':
+            self.inline = True
+        elif name == 'row':
+            number = attributes.get('r')
+            number = int(float(number)) if number else self.expected
+            while self.expected < number:
+                self.done.append([None] * self.width)
+                self.expected += 1
+            self.expected = number + 1
+            self.row = [None] * self.width
+            self.position = 0
+
+    def _data(self, text):
+        if self.text is not None:
+            self.text.append(text)
+
+    def _end(self, name):
+        name = self._local(name)
+        if name == 'v' or (name == 't' and self.inline):
+            if self.text is not None:
+                self.parts.append(''.join(self.text))
+            self.text = None
+        elif name == 'is':
+            self.inline = False
+        elif name == 'c':
+            self._store_cell()
+        elif name == 'row':
+            self.done.append(self.row)
+            self.row = None
+
+    def _store_cell(self):
+        attributes, row = self.cell, self.row
+        self.cell = None
+        if row is None:
+            return
+        reference = attributes.get('r')
+        column = (self.column_index(reference) if reference
+            else self.position)
+        self.position = column + 1
+        value = self._value(attributes.get('t', 'n'), attributes.get('s'))
+        if column >= len(row):
+            row.extend([None] * (column + 1 - len(row)))
+        row[column] = value
+
+    def _value(self, kind, style):
+        "The cell's value as openpyxl gives it in data only mode"
+        if kind == 'inlineStr':
+            return ''.join(self.parts) if self.parts else None
+        value = self.parts[0] if self.parts else None
+        if not value:
+            return None
+        if kind == 'n':
+            if '.' in value or 'E' in value or 'e' in value:
+                value = float(value)
+            else:
+                value = int(value)
+            if style in self.date_styles:
+                from openpyxl.utils.datetime import from_excel
+                try:
+                    return from_excel(value, self.epoch,
+                        timedelta=style in self.timedelta_styles)
+                except (OverflowError, ValueError):
+                    return '#VALUE!'
+            return value
+        if kind == 's':
+            return self.strings[int(value)]
+        if kind == 'b':
+            return bool(int(value))
+        if kind == 'd':
+            from openpyxl.utils.datetime import from_ISO8601
+            return from_ISO8601(value)
+        return value
 
 
 def _iter_xls(data):
@@ -414,7 +595,16 @@ def mapping_is_usable(mapping, mode='add'):
 # -- Rows --------------------------------------------------------------------
 
 def is_blank(cells):
-    return all(cell_text(c) is None for c in cells)
+    "Tell whether no cell of a row holds anything (cell_text would be None)"
+    for value in cells:
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if value.strip():
+                return False
+        elif cell_text(value) is not None:
+            return False
+    return True
 
 
 _FOOTER = re.compile(r'^(итого|всего|total)', re.IGNORECASE)
@@ -422,9 +612,15 @@ _FOOTER = re.compile(r'^(итого|всего|total)', re.IGNORECASE)
 
 def is_footer(cells, mapping):
     "Tell whether a row is a total line below the list («Итого: 300»)"
-    texts = [cell_text(cells[c]) for c in mapping.values() if c < len(cells)]
-    texts = [t for t in texts if t]
-    return len(texts) <= 1 and any(_FOOTER.match(t) for t in texts)
+    text = None
+    for column in mapping.values():
+        if column < len(cells) and cells[column] is not None:
+            value = cell_text(cells[column])
+            if value:
+                if text is not None:
+                    return False
+                text = value
+    return text is not None and bool(_FOOTER.match(text))
 
 
 def parse_row(row, cells, mapping, mode='add'):
@@ -451,9 +647,10 @@ def parse_row(row, cells, mapping, mode='add'):
     if not full_name:
         full_name = display_name(
             *(cell_text(cell(p)) for p in NAME_PARTS))
-    if full_name and name_key(full_name):
+    key = name_key(full_name) if full_name else None
+    if key:
         values['full_name'] = full_name
-        values['name_key'] = name_key(full_name)
+        values['name_key'] = key
     elif mode != 'detach':
         errors.append((
                 'full_name' if 'full_name' in mapping else 'last_name',
@@ -486,10 +683,11 @@ def parse_row(row, cells, mapping, mode='add'):
         else:
             errors.append(('phone', 'bad_phone'))
 
-    document = document_key(cell('document'))
+    document_text = cell_text(cell('document'))
+    document = document_key(document_text)
     if document:
         values['document'] = document
-        values['document_text'] = cell_text(cell('document'))
+        values['document_text'] = document_text
     return ParsedRow(row, values, errors, cells)
 
 

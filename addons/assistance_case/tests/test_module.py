@@ -82,6 +82,31 @@ class NpsTestCase(unittest.TestCase):
         "1 promoter of 3: 33.3"
         self.assertEqual(nps.nps([10, 8, 7]), 33.3)
 
+    def test_months(self):
+        "From mid-November to mid-January: three months across the year"
+        self.assertEqual(
+            nps.periods(dt.date(2025, 11, 15), dt.date(2026, 1, 10), 'month'),
+            [(dt.date(2025, 11, 1), dt.date(2025, 12, 1)),
+                (dt.date(2025, 12, 1), dt.date(2026, 1, 1)),
+                (dt.date(2026, 1, 1), dt.date(2026, 2, 1))])
+
+    def test_quarters(self):
+        self.assertEqual(
+            nps.periods(dt.date(2025, 2, 28), dt.date(2025, 7, 1), 'quarter'),
+            [(dt.date(2025, 1, 1), dt.date(2025, 4, 1)),
+                (dt.date(2025, 4, 1), dt.date(2025, 7, 1)),
+                (dt.date(2025, 7, 1), dt.date(2025, 10, 1))])
+
+    def test_years(self):
+        self.assertEqual(
+            nps.periods(dt.date(2024, 12, 31), dt.date(2025, 1, 1), 'year'),
+            [(dt.date(2024, 1, 1), dt.date(2025, 1, 1)),
+                (dt.date(2025, 1, 1), dt.date(2026, 1, 1))])
+
+    def test_no_period_when_reversed(self):
+        self.assertEqual(
+            nps.periods(dt.date(2025, 5, 1), dt.date(2025, 3, 1), 'month'), [])
+
 
 class AssistanceCaseTestCase(CompanyTestMixin, ModuleTestCase):
     "Test Assistance Case module"
