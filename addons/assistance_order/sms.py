@@ -51,8 +51,9 @@ class Sms(Workflow, ModelSQL, ModelView):
     __string__ = "SMS"
     __name__ = 'assistance.sms'
 
+    # Written once: the outbox is the record of what the insured was told.
     _states = {
-        'readonly': Eval('state') != 'queued',
+        'readonly': Eval('id', -1) >= 0,
         }
 
     phone = fields.Char(
