@@ -574,7 +574,8 @@ class DemoData:
             price_list.save()
         suspended, = Party.find([('name', '=', "Клиника «Волга-Мед»")])
         suspended.provider_state = 'suspended'
-        suspended.suspension_reason = "Жалобы застрахованных, проверка качества"
+        suspended.suspension_reason = (
+            "Жалобы застрахованных, проверка качества")
         suspended.save()
         # The insured call from central Moscow: the selection has a centre.
         Case = self.model('assistance.case')
