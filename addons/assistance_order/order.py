@@ -14,6 +14,7 @@ from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
+from . import sms_gateway
 from .exceptions import OrderCoverageError, OrderValidationError
 
 ZERO = Decimal(0)
@@ -116,6 +117,9 @@ class Order(Workflow, ModelSQL, ModelView):
     refused = fields.Function(
         fields.Boolean("Has Refused Lines"), 'get_refused')
     notes = fields.Text("Notes")
+    sms_messages = fields.Function(fields.Many2Many(
+            'assistance.sms', None, None, "SMS to the Insured"),
+        'get_sms_messages')
     delivered_at = fields.DateTime("Delivered At", readonly=True)
     control_task = fields.Many2One(
         'assistance.task', "Control Task", readonly=True,
@@ -336,8 +340,40 @@ class Order(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _after_confirm(cls, orders):
-        "Override to inform the provider and the insured of the orders"
-        pass
+        "Inform the insured of the confirmed orders (extend to do more)"
+        for order in orders:
+            order.notify_insured()
+
+    def notify_insured(self):
+        "Queue an SMS to the insured's mobile, if a valid one is known"
+        Sms = Pool().get('assistance.sms')
+        mobile = self.insured.contact_mechanism_get('mobile')
+        phone = sms_gateway.e164(mobile.value) if mobile else None
+        if phone:
+            return Sms.queue_message(
+                phone, self.sms_text(), party=self.insured, origin=self)
+
+    def sms_text(self):
+        "Return the text of the SMS that tells the insured of the order"
+        place = self.place or (
+            self.provider_address.full_address.replace('\n', ', ')
+            if self.provider_address else '')
+        values = {
+            'order': self.rec_name,
+            'provider': self.provider.rec_name,
+            'place': place,
+            }
+        if self.agreed_date:
+            when = self.agreed_date.strftime('%d.%m.%Y')
+            if self.agreed_time:
+                when += ' ' + self.agreed_time.strftime('%H:%M')
+            return gettext('assistance_order.msg_order_sms_agreed',
+                when=when, **values)
+        return gettext('assistance_order.msg_order_sms', **values)
+
+    def get_sms_messages(self, name):
+        Sms = Pool().get('assistance.sms')
+        return [m.id for m in Sms.search([('origin', '=', str(self))])]
 
     def check_confirmable(self):
         "Raise when the order may not be confirmed as it is"

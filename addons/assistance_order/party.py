@@ -99,6 +99,11 @@ class Party(metaclass=PoolMeta):
     price_lists = fields.One2Many(
         'assistance.provider.price_list', 'provider', "Price Lists",
         states=_provider_states)
+    provider_events = fields.One2Many(
+        'assistance.case.event', 'party', "Communications", readonly=True,
+        order=[('date', 'DESC'), ('id', 'DESC')], states=_provider_states,
+        help="The calls, e-mails and faxes with the provider on every case "
+        "(CASE-5).")
     del _provider_states
 
     @classmethod
@@ -191,6 +196,7 @@ class Party(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         default.setdefault('price_lists', None)
         default.setdefault('subsidiaries', None)
+        default.setdefault('provider_events', None)
         return super().copy(parties, default=default)
 
     def provider_payee(self):

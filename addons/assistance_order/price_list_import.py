@@ -286,7 +286,8 @@ class Import(Wizard):
             return field
         return SimpleNamespace(
             row=parsed.row,
-            column=', '.join(dict.fromkeys(label(f) for f, _ in parsed.errors)),
+            column=', '.join(
+                dict.fromkeys(label(f) for f, _ in parsed.errors)),
             reason='; '.join(dict.fromkeys(
                     gettext(f'assistance_order.msg_price_import_{r}',
                         column=label(f))

@@ -55,7 +55,8 @@ def bounding_boxes(latitude, longitude, distance_km):
 
 def in_boxes(boxes, latitude, longitude):
     "Tell whether the point lies in one of the boxes"
-    return any(lat_min <= latitude <= lat_max and lon_min <= longitude <= lon_max
+    return any(lat_min <= latitude <= lat_max
+        and lon_min <= longitude <= lon_max
         for lat_min, lat_max, lon_min, lon_max in boxes)
 
 

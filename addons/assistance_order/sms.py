@@ -51,8 +51,9 @@ class Sms(Workflow, ModelSQL, ModelView):
     __string__ = "SMS"
     __name__ = 'assistance.sms'
 
+    # Written once: the outbox is the record of what the insured was told.
     _states = {
-        'readonly': Eval('state') != 'queued',
+        'readonly': Eval('id', -1) >= 0,
         }
 
     phone = fields.Char(
@@ -143,7 +144,7 @@ class Sms(Workflow, ModelSQL, ModelView):
     @classmethod
     def _get_origin(cls):
         "Return the model names a message may inform about (extend it)"
-        return []
+        return ['assistance.order']
 
     @classmethod
     def get_origin(cls):

@@ -7,6 +7,7 @@ from trytond.modules.assistance_case import nps, working_days
 from trytond.modules.company.tests import CompanyTestMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction
 
 
 class WorkingDaysTestCase(unittest.TestCase):
@@ -121,6 +122,24 @@ class AssistanceCaseTestCase(CompanyTestMixin, ModuleTestCase):
         self.assertEqual(depression.parent_code, 'F32')
         self.assertGreater(Diagnosis.search_count([]), 10000)
         self.assertEqual(Diagnosis.load_icd10(), 0)
+
+    @with_transaction()
+    def test_icd10_chapters_in_russian(self):
+        "The 22 chapters have Russian names; the codes stay in English"
+        Diagnosis = Pool().get('assistance.diagnosis')
+        with Transaction().set_context(language='ru'):
+            chapters = Diagnosis.search([('level', '=', 'chapter')])
+            respiratory, = Diagnosis.search([('code', '=', 'X')])
+            pharyngitis, = Diagnosis.search([('code', '=', 'J02.9')])
+            self.assertEqual(len(chapters), 22)
+            self.assertEqual(respiratory.name, "Болезни органов дыхания")
+            self.assertEqual(
+                pharyngitis.name, "Acute pharyngitis, unspecified")
+        with Transaction().set_context(language='en'):
+            respiratory, = Diagnosis.search([('code', '=', 'X')])
+            self.assertEqual(
+                respiratory.name, "Diseases of the respiratory system")
+        self.assertEqual(Diagnosis.translate_chapters(), 0)
 
     @with_transaction()
     def test_diagnosis_search_by_code(self):
