@@ -30,6 +30,9 @@ from . import policy_import_rules as rules
 FUZZY_ALTERNATIVES = 8
 FUZZY_THRESHOLD = 0.3
 CANDIDATES = 200
+# The persons found by name among whom the shown ones are chosen, per person
+# shown: as many rows of the table read.
+NAME_CANDIDATES_PER_RESULT = 5
 # The corrections searched first: the fewest letters away (at most
 # CLOSE_DISTANCE), else at most CLOSE_MARGIN (in similarity) less close than
 # the closest.  One common word taken as a correction («Владимир» for
@@ -489,7 +492,8 @@ class Party(metaclass=PoolMeta):
         if not all(alternatives):
             return {}
         closest = [_closest_words(t, a) for t, a in zip(tokens, alternatives)]
-        found = cls._search_words(closest, birth_date, policies)
+        candidates = min(CANDIDATES, NAME_CANDIDATES_PER_RESULT * limit)
+        found = cls._search_words(closest, birth_date, policies, candidates)
         if not found:
             others = [i for i in range(len(tokens)) if i not in missing]
             for i, words in zip(others,
@@ -497,7 +501,8 @@ class Party(metaclass=PoolMeta):
                 alternatives[i] = alternatives[i] + words
             everything = [[w for w, _ in a] for a in alternatives]
             if everything != closest:
-                found = cls._search_words(everything, birth_date, policies)
+                found = cls._search_words(
+                    everything, birth_date, policies, candidates)
         # The words found are among the alternatives, already scored.
         scores = [dict(a) for a in alternatives]
         scored = {}
@@ -509,7 +514,8 @@ class Party(metaclass=PoolMeta):
         return scored
 
     @classmethod
-    def _search_words(cls, alternatives, birth_date, policies=None):
+    def _search_words(cls, alternatives, birth_date, policies=None,
+            candidates=CANDIDATES):
         """Return party id → name key of the parties whose name has, for
         each token, one of its alternative words (on PostgreSQL, with their
         policies' rows added to policies)"""
@@ -529,7 +535,7 @@ class Party(metaclass=PoolMeta):
                 'p."state", p."start_date", p."end_date" '
                 'FROM (SELECT "id", "identification_name" '
                 'FROM "party_party" '
-                f'WHERE {where} LIMIT {CANDIDATES}) AS c '
+                f'WHERE {where} LIMIT {int(candidates)}) AS c '
                 'LEFT JOIN "assistance_policy" AS p ON p."insured" = c."id"',
                 params)
             found = {}
@@ -553,7 +559,7 @@ class Party(metaclass=PoolMeta):
             where &= Equal(party.birth_date, birth_date)
         cursor.execute(*party.select(
                 party.id, party.identification_name, where=where,
-                limit=CANDIDATES))
+                limit=candidates))
         return dict(cursor)
 
     @classmethod
