@@ -7,13 +7,17 @@
    1,000,000): Russian full names (Faker ru_RU's name lists), birth dates,
    identity documents, one mobile phone and one policy each — with the same
    normalised keys the module writes on create — then the dictionary of name
-   words and ANALYZE.
+   words, the index of the name words (built after the rows, as a bulk load
+   does) and VACUUM ANALYZE (what autovacuum does after a load: statistics,
+   and the GIN indexes' pending lists merged).
 3. Runs --queries realistic operator queries (default 1,000) through
    Party.identify, each in its own read-only transaction as an RPC call is:
    surnames with a typo (letter replaced, missing or doubled) with or without
    the first name, exact names, name fragments, policy numbers with and
    without the dash, phones in three formats, birth dates alone and with the
-   surname.  Reports p50 / p95.
+   surname.  Reports p50 / p95, how many found somebody and how many
+   found the person meant among the 20 shown (a surname alone or a birth
+   date alone names hundreds or dozens of persons: not all can be shown).
 4. Runs a sample of the same queries (--scan-queries, default 200: a plain
    scan costs a third of a second a query) as a plain ILIKE scan of the
    names, phones and policy numbers (index scans disabled: what a search
@@ -21,8 +25,10 @@
 
 Requires Faker: `.venv/bin/pip install faker` (or `pip install -e '.[bench]'`).
 Usage: .venv/bin/python bench/identify.py [--persons N] [--queries N]
+    [--scan-queries N] [--reuse]
+--reuse skips 1-2 (the database of a previous run is kept).
 The last line is one JSON object: {"p50_ms", "p95_ms", "scan_p95_ms",
-"ratio", ...}.
+"ratio", "found", "found_meant", "load_avg_1m", ...}.
 """
 import argparse
 import datetime as dt

@@ -30,6 +30,9 @@ from . import policy_import_rules as rules
 FUZZY_ALTERNATIVES = 8
 FUZZY_THRESHOLD = 0.3
 CANDIDATES = 200
+# The persons found by name among whom the shown ones are chosen, per person
+# shown: as many rows of the table read.
+NAME_CANDIDATES_PER_RESULT = 5
 # The corrections searched first: the fewest letters away (at most
 # CLOSE_DISTANCE), else at most CLOSE_MARGIN (in similarity) less close than
 # the closest.  One common word taken as a correction («Владимир» for
@@ -107,12 +110,8 @@ class NameWord(ModelSQL):
         """Return for each token [(word, score)], best first: the token if
         it is a word, and the words it begins (at most 50)"""
         if _is_postgresql():
-            patterns = [t.replace('\\', '\\\\').replace('%', '\\%').replace(
-                    '_', '\\_') + '%' for t in tokens]
             found = cls._words_by_token(
-                'SELECT word FROM "assistance_party_name_word" '
-                'WHERE word LIKE %s ORDER BY word LIMIT 50',
-                patterns, (None,))
+                [(_PREFIX_QUERY, (_PATTERN,))], tokens)
         else:
             words = cls._all_words()
             found = [[w for w in words if w.startswith(t)] for t in tokens]
@@ -125,39 +124,63 @@ class NameWord(ModelSQL):
         that may be its misspelling (at most FUZZY_ALTERNATIVES), those
         it begins excluded"""
         if _is_postgresql():
-            # «%» uses pg_trgm.similarity_threshold, 0.3 by default: the
-            # index finds the candidates, the explicit test keeps ours.
             found = cls._words_by_token(
-                'SELECT word FROM "assistance_party_name_word" '
-                'WHERE word %% %s AND similarity(word, %s) >= %s '
-                'ORDER BY word <-> %s LIMIT %s',
-                tokens, (None, None, FUZZY_THRESHOLD, None,
-                    FUZZY_ALTERNATIVES))
+                [(_FUZZY_QUERY, _FUZZY_PARAMS)], tokens)
         else:
             words = cls._all_words()
             found = [[w for w in words
                     if rules.similarity(t, w) >= FUZZY_THRESHOLD]
                 for t in tokens]
+        return [_corrections(t, words) for t, words in zip(tokens, found)]
+
+    @classmethod
+    def lookup(cls, tokens):
+        """Return for each token [(word, score)], best first: its prefixed
+        words, or its corrections when it begins no word — one query"""
+        if not _is_postgresql():
+            prefixed = cls.prefixed_words(tokens)
+            missing = [i for i, p in enumerate(prefixed) if not p]
+            for i, words in zip(missing,
+                    cls.corrections([tokens[i] for i in missing])):
+                prefixed[i] = words
+            return prefixed
+        found = cls._words_by_token([
+                (_PREFIX_QUERY, (_PATTERN,)),
+                (f'SELECT word FROM ({_FUZZY_QUERY}) AS f '
+                    'WHERE NOT EXISTS (SELECT 1 '
+                    'FROM "assistance_party_name_word" WHERE word LIKE %s)',
+                    _FUZZY_PARAMS + (_PATTERN,)),
+                ], tokens)
         result = []
         for token, words in zip(tokens, found):
-            scored = ((w, rules.word_score(token, w)) for w in words)
-            result.append(
-                _best(x for x in scored if x[1] < 0.9)[:FUZZY_ALTERNATIVES])
+            prefixed = [w for w in words if w.startswith(token)]
+            if prefixed:
+                result.append(_best(
+                        (w, rules.word_score(token, w)) for w in prefixed))
+            else:
+                result.append(_corrections(token, words))
         return result
 
     @classmethod
-    def _words_by_token(cls, query, tokens, params):
-        """Run query (the words of one token, given as its first parameter)
-        for every token in one statement and return the words of each.
-        Each token is a constant of its part: the trigram index serves it."""
+    def _words_by_token(cls, queries, tokens):
+        """Run queries ([(query, params)]: the words of one token) for every
+        token in one statement and return the words of each.  In params
+        _TOKEN and _PATTERN stand for the token and its LIKE pattern: each
+        token is a constant of its part, which the trigram index serves."""
         cursor = Transaction().connection.cursor()
         found = [[] for _ in tokens]
         if not tokens:
             return found
         parts, values = [], []
         for index, token in enumerate(tokens):
-            parts.append(f'(SELECT {index:d}, word FROM ({query}) AS w)')
-            values.extend(p if p is not None else token for p in params)
+            pattern = token.replace('\\', '\\\\').replace(
+                '%', '\\%').replace('_', '\\_') + '%'
+            for query, params in queries:
+                parts.append(
+                    f'(SELECT {index:d}, word FROM ({query}) AS w)')
+                values.extend(
+                    token if p is _TOKEN else pattern if p is _PATTERN
+                    else p for p in params)
         cursor.execute(' UNION ALL '.join(parts), values)
         for index, word in cursor:
             found[index].append(word)
@@ -174,6 +197,27 @@ class NameWord(ModelSQL):
 def _best(scored):
     "Sort (word, score) pairs best first"
     return sorted(scored, key=lambda x: (-x[1], x[0]))
+
+
+def _corrections(token, words):
+    "The best FUZZY_ALTERNATIVES of words as corrections of token"
+    scored = ((w, rules.word_score(token, w)) for w in words)
+    return _best(x for x in scored if x[1] < 0.9)[:FUZZY_ALTERNATIVES]
+
+
+# The dictionary queries of one token (see NameWord._words_by_token).
+_TOKEN, _PATTERN = object(), object()
+_PREFIX_QUERY = (
+    'SELECT word FROM "assistance_party_name_word" '
+    'WHERE word LIKE %s ORDER BY word LIMIT 50')
+# «%» uses pg_trgm.similarity_threshold, 0.3 by default: the index finds
+# the candidates, the explicit test keeps ours.
+_FUZZY_QUERY = (
+    'SELECT word FROM "assistance_party_name_word" '
+    'WHERE word %% %s AND similarity(word, %s) >= %s '
+    'ORDER BY word <-> %s LIMIT %s')
+_FUZZY_PARAMS = (
+    _TOKEN, _TOKEN, FUZZY_THRESHOLD, _TOKEN, FUZZY_ALTERNATIVES)
 
 
 class Party(metaclass=PoolMeta):
@@ -338,17 +382,21 @@ class Party(metaclass=PoolMeta):
             date = pool.get('ir.date').today()
         limit = max(1, min(int(limit or 20), 200))
         query = rules.parse_query(text)
-        scores = cls._identify_scores(query, limit)
+        policies = {}
+        scores = cls._identify_scores(query, limit, policies)
         if not scores:
             return []
-        current = Policy.current_policy_ids(list(scores), date)
+        current = Policy.current_policy_ids(list(scores), date, policies)
         ranked = sorted(scores.items(), key=lambda x: (
                 not current.get(x[0], (None, False))[1], -x[1][0], x[0]))
         return cls._identification_results(ranked[:limit], current)
 
     @classmethod
-    def _identify_scores(cls, query, limit):
-        "Return party id → (score, how it matched) for a parsed query"
+    def _identify_scores(cls, query, limit, policies=None):
+        """Return party id → (score, how it matched) for a parsed query.
+
+        policies, when given, is filled with the policies' rows read on the
+        way (see current_policy_ids)."""
         scores = {}
 
         def add(ids, score, matched):
@@ -371,8 +419,8 @@ class Party(metaclass=PoolMeta):
             for id_, matched in cursor:
                 add([id_], weights[matched], matched)
         if query.tokens:
-            for id_, score in cls._identify_by_name(
-                    query.tokens, query.birth_date, limit).items():
+            for id_, score in cls._identify_by_name(query.tokens,
+                    query.birth_date, limit, policies).items():
                 add([id_], score, 'name')
         elif query.birth_date and not scores:
             add(cls._identify_by_birth_date(query.birth_date, limit),
@@ -425,7 +473,7 @@ class Party(metaclass=PoolMeta):
         return [i for i, in cursor]
 
     @classmethod
-    def _identify_by_name(cls, tokens, birth_date, limit):
+    def _identify_by_name(cls, tokens, birth_date, limit, policies=None):
         """Return party id → score for name tokens.
 
         First with each word as typed (or the words it begins, or else its
@@ -438,15 +486,14 @@ class Party(metaclass=PoolMeta):
         tokens = tokens[:4]
         # The corrections are looked up only for the tokens that are no word
         # nor begin one, or when the narrow search finds nobody.
-        alternatives = NameWord.prefixed_words(tokens)
-        missing = [i for i, a in enumerate(alternatives) if not a]
-        for i, words in zip(missing,
-                NameWord.corrections([tokens[i] for i in missing])):
-            alternatives[i] = words
+        alternatives = NameWord.lookup(tokens)
+        missing = [i for i, a in enumerate(alternatives)
+            if a and max(s for _, s in a) < 0.9]
         if not all(alternatives):
             return {}
         closest = [_closest_words(t, a) for t, a in zip(tokens, alternatives)]
-        found = cls._search_words(closest, birth_date)
+        candidates = min(CANDIDATES, NAME_CANDIDATES_PER_RESULT * limit)
+        found = cls._search_words(closest, birth_date, policies, candidates)
         if not found:
             others = [i for i in range(len(tokens)) if i not in missing]
             for i, words in zip(others,
@@ -454,7 +501,8 @@ class Party(metaclass=PoolMeta):
                 alternatives[i] = alternatives[i] + words
             everything = [[w for w, _ in a] for a in alternatives]
             if everything != closest:
-                found = cls._search_words(everything, birth_date)
+                found = cls._search_words(
+                    everything, birth_date, policies, candidates)
         # The words found are among the alternatives, already scored.
         scores = [dict(a) for a in alternatives]
         scored = {}
@@ -466,9 +514,11 @@ class Party(metaclass=PoolMeta):
         return scored
 
     @classmethod
-    def _search_words(cls, alternatives, birth_date):
+    def _search_words(cls, alternatives, birth_date, policies=None,
+            candidates=CANDIDATES):
         """Return party id → name key of the parties whose name has, for
-        each token, one of its alternative words"""
+        each token, one of its alternative words (on PostgreSQL, with their
+        policies' rows added to policies)"""
         cursor = Transaction().connection.cursor()
         if _is_postgresql():
             where = ' AND '.join(
@@ -478,10 +528,25 @@ class Party(metaclass=PoolMeta):
             if birth_date:
                 where += ' AND "birth_date" = %s'
                 params.append(birth_date)
+            # The candidates' policies in the same round trip: the ranking
+            # needs them.
             cursor.execute(
-                'SELECT "id", "identification_name" FROM "party_party" '
-                f'WHERE {where} LIMIT {CANDIDATES}', params)
-            return dict(cursor)
+                'SELECT c."id", c."identification_name", p."id", '
+                'p."state", p."start_date", p."end_date" '
+                'FROM (SELECT "id", "identification_name" '
+                'FROM "party_party" '
+                f'WHERE {where} LIMIT {int(candidates)}) AS c '
+                'LEFT JOIN "assistance_policy" AS p ON p."insured" = c."id"',
+                params)
+            found = {}
+            if policies is None:
+                policies = {}
+            for id_, name, policy, state, start, end in cursor:
+                found[id_] = name
+                rows = policies.setdefault(id_, [])
+                if policy is not None:
+                    rows.append((id_, policy, state, start, end))
+            return found
         party = cls.__table__()
         where = Literal(True)
         for words in alternatives:
@@ -494,7 +559,7 @@ class Party(metaclass=PoolMeta):
             where &= Equal(party.birth_date, birth_date)
         cursor.execute(*party.select(
                 party.id, party.identification_name, where=where,
-                limit=CANDIDATES))
+                limit=candidates))
         return dict(cursor)
 
     @classmethod
@@ -693,12 +758,17 @@ class Policy(metaclass=PoolMeta):
                 insured_ids, date).items()}
 
     @classmethod
-    def current_policy_ids(cls, insured_ids, date):
-        "Like current_policies with ids, read with one query"
+    def current_policy_ids(cls, insured_ids, date, known=None):
+        """Like current_policies with ids, read with one query.
+
+        known maps insured ids to their policies' rows (insured, id, state,
+        start date, end date) already read: those are not read again."""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         result = {}
-        rows = []
+        known = known or {}
+        rows = [r for i in insured_ids for r in known.get(i, [])]
+        insured_ids = [i for i in insured_ids if i not in known]
         # grouped_slice without a size would query insured by insured.
         for sub in rules.chunks(insured_ids, 1000):
             cursor.execute(*table.select(

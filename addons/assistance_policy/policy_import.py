@@ -791,8 +791,10 @@ class _Run:
             plan.persons[person] = values
         if rules.person_key(values):
             self.persons[rules.person_key(values)] = person
+            plan.person_keys.append(rules.person_key(values))
         if values.get('document'):
             self.documents[values['document']] = (person, values['name_key'])
+            plan.document_keys.append(values['document'])
         phone = values.get('phone')
         if phone and (person, phone) not in phones:
             plan.phones.append((person, phone))
@@ -889,6 +891,10 @@ class _Plan:
         self.phones = []     # (person, phone key)
         self.policies = []   # (person, values)
         self.writes = []     # (policy id, values)
+        # The keys of the run's persons and documents this chunk set (to
+        # the new persons' ids once created)
+        self.person_keys = []
+        self.document_keys = []
 
     def apply(self, run):
         pool = Pool()
@@ -899,10 +905,12 @@ class _Plan:
             refs = list(self.persons)
             ids = _create_persons([self.persons[r] for r in refs])
             created = dict(zip(refs, ids))
-            for key, person in list(run.persons.items()):
+            for key in self.person_keys:
+                person = run.persons[key]
                 if person in created:
                     run.persons[key] = created[person]
-            for key, (person, name) in list(run.documents.items()):
+            for key in self.document_keys:
+                person, name = run.documents[key]
                 if person in created:
                     run.documents[key] = (created[person], name)
 
