@@ -25,11 +25,20 @@ try {
     await page.click('text=Входящее обращение', {timeout: 30000});
     const input = page.locator('input[name=text]');
     await input.waitFor({timeout: 30000});
-    await input.fill(search);
-    await input.press('Tab');
-    await page.locator('input[name=open_case]').and(
-        page.locator(':not([value=""])')).waitFor({timeout: 30000})
-        .catch(() => null);
+    // On a loaded machine the wizard's defaults may arrive after the text
+    // is typed and clear it: type again until the open case is shown.
+    for (let attempt = 0; attempt < 4; attempt++) {
+        await page.waitForLoadState('networkidle');
+        await input.fill(search);
+        await input.press('Tab');
+        const shown = await page.waitForFunction(() => {
+            const field = document.querySelector('input[name=open_case]');
+            return field && field.value;
+        }, null, {timeout: 20000}).then(() => true, () => false);
+        if (shown) {
+            break;
+        }
+    }
     await page.waitForLoadState('networkidle');
     await page.waitForTimeout(1000);
     await page.screenshot({path: `${prefix}-wizard.png`});
@@ -38,7 +47,13 @@ try {
         values: Array.from(document.querySelectorAll('input, textarea'),
             (input) => input.value).filter((value) => value)}));
     await page.click('button:has-text("Продолжить дело")');
-    await page.waitForSelector('.form-container, .form', {timeout: 30000});
+    // The wizard's own form is there until it closes: wait for the case's
+    // number in an input of the case form, however long a loaded machine
+    // takes to open it.
+    await page.waitForFunction(() => Array.from(
+        document.querySelectorAll('input'),
+        (input) => input.value).some((value) => /^АД-\d+$/.test(value)),
+        null, {timeout: 60000});
     await page.waitForLoadState('networkidle');
     await page.waitForTimeout(1000);
     await page.screenshot({path: `${prefix}-case.png`});
