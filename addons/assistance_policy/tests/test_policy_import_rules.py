@@ -200,3 +200,66 @@ class PolicyImportRulesTestCase(unittest.TestCase):
             self.assertEqual(rows[1][0], "П-1")
             self.assertEqual(rules.parse_date(rows[1][1]),
                 dt.date(1980, 5, 17))
+
+    def test_xlsx_rows_as_openpyxl(self):
+        "The streamed .xlsx rows hold the values openpyxl reads"
+        import openpyxl
+        import xlsxwriter
+        # xlsxwriter: shared strings, styles, gaps; constant memory: inline
+        # strings, as insurers' tools write them.
+        for options in [{}, {'constant_memory': True}]:
+            output = io.BytesIO()
+            workbook = xlsxwriter.Workbook(
+                output, dict(options, in_memory=True))
+            sheet = workbook.add_worksheet()
+            dates = workbook.add_format({'num_format': 'dd.mm.yyyy'})
+            sheet.write_row(0, 0, ["Список", None, "x"])
+            sheet.write_row(2, 0, ["№ полиса", "ФИО", "Дата", "Сумма",
+                    "Да", "Пусто", "Текст"])
+            sheet.write_string(3, 0, "П-1")
+            sheet.write_string(3, 1, "Иванов\tИван & <Ко>")
+            sheet.write_datetime(3, 2, dt.datetime(1980, 5, 17), dates)
+            sheet.write_number(3, 3, 12.5)
+            sheet.write_boolean(3, 4, True)
+            sheet.write_string(3, 6, "17.05.1980")
+            sheet.write_number(5, 27, 44000)
+            workbook.close()
+            data = output.getvalue()
+            book = openpyxl.load_workbook(
+                io.BytesIO(data), read_only=True, data_only=True)
+            expected = [list(r) for r in book.worksheets[0].iter_rows(
+                    values_only=True)]
+            book.close()
+            self.assertEqual(list(rules.iter_rows(data)), expected)
+            self.assertEqual(expected[3][:5], [
+                    "П-1", "Иванов\tИван & <Ко>",
+                    dt.datetime(1980, 5, 17), 12.5, True])
+
+    def test_xlsx_refuses_entities(self):
+        "A worksheet declaring entities (a billion laughs) is refused"
+        reader = rules._SheetReader([], set(), set(), None, 0)
+        source = io.BytesIO(
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+            b'<worksheet><sheetData><row r="1"><c t="inlineStr"><is><t>&a;'
+            b'</t></is></c></row></sheetData></worksheet>')
+        with self.assertRaises(ValueError):
+            list(reader.rows(source))
+
+    def test_edit_distance(self):
+        "Letters replaced, missing, doubled or swapped count one each"
+        self.assertEqual(rules.edit_distance("иванов", "иванов"), 0)
+        self.assertEqual(rules.edit_distance("ивонов", "иванов"), 1)
+        self.assertEqual(rules.edit_distance("иванв", "иванов"), 1)
+        self.assertEqual(rules.edit_distance("иваннов", "иванов"), 1)
+        self.assertEqual(rules.edit_distance("ивнаов", "иванов"), 1)
+        self.assertEqual(rules.edit_distance("федорив", "федоров"), 1)
+        self.assertEqual(rules.edit_distance("федорив", "федор"), 2)
+        self.assertEqual(rules.edit_distance("", "абв"), 3)
+
+    @given(st.text(max_size=12), st.text(max_size=12))
+    def test_edit_distance_properties(self, a, b):
+        "The distance is symmetric and bounded by the longer word"
+        distance = rules.edit_distance(a, b)
+        self.assertEqual(distance, rules.edit_distance(b, a))
+        self.assertLessEqual(distance, max(len(a), len(b)))
+        self.assertEqual(distance == 0, a == b)
