@@ -121,7 +121,7 @@ def crawl(demo, credentials):
     out = subprocess.run(
         ['node', str(BROWSER / 'crawl.mjs'), demo.url, demo.database,
             *(f'{login}:{password}' for login, password in credentials)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout), time.monotonic() - start
 

@@ -70,10 +70,11 @@ class SmsTestCase(unittest.TestCase):
         self.assertIn("12-34", cm.exception.message)
 
     @with_transaction()
-    def test_no_origin_here(self):
-        "The order module adds its orders to the origins"
+    def test_orders_are_origins(self):
+        "A message may tell the insured of a service order"
         Sms = Pool().get('assistance.sms')
-        self.assertEqual(Sms.get_origin(), [(None, '')])
+        self.assertEqual(
+            [m for m, _ in Sms.get_origin()], [None, 'assistance.order'])
 
     @with_transaction()
     def test_delivery_reports_unordered(self):
