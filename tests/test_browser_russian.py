@@ -44,6 +44,9 @@ WHITELIST = {
     'Cookie',
     # branding that cannot change: the web client's title
     'Tryton',
+    # the spreadsheet program's name, which Russian users say as it is
+    # («файл Excel», «Импорт из Excel»)
+    'Excel',
     }
 # Whole texts that are not words of the interface:
 # - sao 8.0 hard-codes the font names of its rich text editor (not
