@@ -282,6 +282,7 @@ class Order(Workflow, ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         for name in ['number', 'delivered_at', 'control_task']:
             default.setdefault(name, None)
+        default.setdefault('state', 'draft')
         return super().copy(orders, default=default)
 
     @classmethod
