@@ -206,6 +206,28 @@ async function crawl(browser, login, password, shard = 0, shards = 1) {
     }
 }
 
+// Log in; a login dialog that never came (seen once in a while for a second
+// session of one user) is tried again from a fresh page load.
+async function logIn(page, login, password, attempts = 3) {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            await page.goto(`${url}#${database}`);
+            await page.fill('#login', login, {timeout: 60000});
+            await page.click('.login-dialog button[type=submit]');
+            await page.fill('input[type=password]', password,
+                {timeout: 60000});
+            await page.keyboard.press('Enter');
+            return;
+        } catch (error) {
+            if (attempt >= attempts) {
+                throw error;
+            }
+            console.error(`${login}: login attempt ${attempt} failed: `
+                + String(error).split('\n')[0]);
+        }
+    }
+}
+
 async function crawlPage(
         browser, login, password, shard, shards, result, ready) {
     const page = await browser.newPage({
@@ -228,11 +250,7 @@ async function crawlPage(
         }
     };
     page.setDefaultTimeout(120000);  // a busy machine: be patient
-    await page.goto(`${url}#${database}`);
-    await page.fill('#login', login);
-    await page.click('.login-dialog button[type=submit]');
-    await page.fill('input[type=password]', password);
-    await page.keyboard.press('Enter');
+    await logIn(page, login, password);
     const leaves = (await expandMenu(page)).filter(
         (leaf, i) => i % shards === shard);
     ready();
