@@ -12,10 +12,6 @@ class OrderCoverageError(UserError):
     pass
 
 
-class OrderAccessError(AccessError):
-    pass
-
-
 class ProviderValidationError(ValidationError):
     pass
 
