@@ -12,7 +12,7 @@ words."""
 import datetime as dt
 from itertools import groupby
 
-from sql import Literal, Union
+from sql import Conflict, Literal, Union
 from sql.operators import Concat, Equal
 
 from trytond import backend
@@ -47,6 +47,20 @@ WORDS_PENDING_LIST_KB = 256
 
 def _is_postgresql():
     return backend.name == 'postgresql'
+
+
+def execute_lookup(cursor, query):
+    """Execute query, a look-up of many keys (a list's chunk), planned for
+    its own keys.
+
+    psycopg prepares a statement run five times; PostgreSQL may then keep
+    one generic plan for it, made when the tables were small (an import's
+    first chunks), that compares every row read with each of the thousand
+    keys in turn: seconds a chunk once the tables have grown."""
+    if _is_postgresql():
+        cursor.execute(*query, prepare=False)
+    else:
+        cursor.execute(*query)
 
 
 class NameWord(ModelSQL):
@@ -84,18 +98,14 @@ class NameWord(ModelSQL):
             return
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        words = sorted(words)
-        known = set()
-        for sub in rules.chunks(words, 1000):
-            cursor.execute(*table.select(
-                    table.word, where=table.word.in_(sub)))
-            known.update(w for w, in cursor)
-        missing = [w for w in words if w not in known]
-        for sub in rules.chunks(missing, 1000):
+        # The words already known are skipped by the unique index: no
+        # look-up to race with another transaction adding the same word.
+        for sub in rules.chunks(sorted(words), 1000):
             cursor.execute(*table.insert(
                     [table.word, table.create_uid, table.create_date],
                     [[w, Transaction().user, dt.datetime.now()]
-                        for w in sub]))
+                        for w in sub],
+                    on_conflict=Conflict(table, indexed_columns=[table.word])))
 
     @classmethod
     def alternatives(cls, token):

@@ -25,6 +25,7 @@ from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 
 from . import policy_import_rules as rules
+from .identification import execute_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -470,6 +471,7 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
                         })
                 if commit:
                     Transaction().commit()
+                    _refresh_statistics(LOOKUP_TABLES)
         totals = run.totals()
         if cache:
             totals['rows_cache'] = cache.value()
@@ -681,17 +683,28 @@ class _Run:
         Party = pool.get('party.party')
         policy, party = Policy.__table__(), Party.__table__()
         cursor = Transaction().connection.cursor()
+        wanted = set(numbers)
+        # Looked up by their keys (a B-tree): PostgreSQL takes the trigram
+        # index of the numbers for a list of numbers, which reads the
+        # entries of their common trigrams («ДМС», «-00»…) for each.
+        keys = sorted({rules.number_key(n) or n for n in wanted})
         result = {}
-        for sub in rules.chunks(numbers, 1000):
-            cursor.execute(*policy.join(party,
+        for sub in rules.chunks(keys, 1000):
+            condition = policy.number_key.in_(sub)
+            keyless = [n for n in sub if rules.number_key(n) is None]
+            if keyless:
+                condition |= policy.number.in_(keyless)
+            execute_lookup(cursor, policy.join(party,
                     condition=policy.insured == party.id).select(
                     policy.id, policy.number, policy.insured, policy.package,
                     policy.start_date, policy.end_date, policy.state,
                     party.identification_name, party.birth_date,
                     where=(policy.contract == self.contract_id)
-                    & policy.number.in_(sub)))
+                    & condition))
             for (id_, number, insured, package, start, end, state,
                     name, birth) in cursor:
+                if number not in wanted:
+                    continue
                 result[number] = {
                     'id': id_, 'insured': insured, 'package': package,
                     'start_date': _date(start), 'end_date': _date(end),
@@ -837,14 +850,14 @@ class _Run:
                 if v.get('document') and v['document'] not in self.documents})
         known = {'names': {}, 'documents': {}}
         for sub in rules.chunks(names, 1000):
-            cursor.execute(*party.select(
+            execute_lookup(cursor, party.select(
                     party.id, party.identification_name, party.birth_date,
                     where=party.identification_name.in_(sub),
                     order_by=[party.id.desc]))
             for id_, name, birth in cursor:
                 known['names'][(name, _date(birth))] = id_
         for sub in rules.chunks(documents, 1000):
-            cursor.execute(*party.select(
+            execute_lookup(cursor, party.select(
                     party.id, party.id_document_key,
                     party.identification_name,
                     where=party.id_document_key.in_(sub),
@@ -875,7 +888,7 @@ class _Run:
         cursor = Transaction().connection.cursor()
         result = set()
         for sub in rules.chunks(sorted(persons), 1000):
-            cursor.execute(*mechanism.select(
+            execute_lookup(cursor, mechanism.select(
                     mechanism.party, mechanism.phone_key,
                     where=mechanism.party.in_(sub)
                     & mechanism.phone_key.in_(phones)))
@@ -968,6 +981,33 @@ def _create_persons(rows):
     ids = _bulk_create(Party, vlist)
     NameWord.add_words(r['full_name'] for r in rows)
     return ids
+
+
+# The tables the chunks' look-ups read, and the import grows.
+LOOKUP_TABLES = ['party_party', 'party_contact_mechanism',
+    'assistance_policy', 'assistance_party_name_word']
+
+
+def _refresh_statistics(tables):
+    """ANALYZE the tables among tables changed by more than autovacuum's
+    threshold since their last analysis (PostgreSQL).
+
+    The look-ups of the next chunks are then planned for the tables' real
+    size even where autovacuum is late (it is, during a long import) or
+    off: planned for the empty tables of the first chunks, they read the
+    whole contract's policies for each chunk."""
+    if backend.name != 'postgresql':
+        return
+    from psycopg import sql
+    cursor = Transaction().connection.cursor()
+    cursor.execute(
+        'SELECT s.relname FROM pg_stat_user_tables AS s '
+        'JOIN pg_class AS c ON c.oid = s.relid '
+        'WHERE s.relname = ANY(%s) AND s.schemaname = current_schema() '
+        'AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)',
+        (list(tables),))
+    for name, in cursor.fetchall():
+        cursor.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(name)))
 
 
 def _bulk_create(Model, vlist):
