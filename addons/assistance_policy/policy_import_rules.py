@@ -306,10 +306,18 @@ def _iter_xlsx(data):
         io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
-        reader = _SheetReader(sheet._shared_strings, workbook._date_formats,
-            workbook._timedelta_formats, workbook.epoch,
-            sheet.max_column or 0)
-        with sheet._get_source() as source:
+        try:
+            reader = _SheetReader(sheet._shared_strings,
+                workbook._date_formats, workbook._timedelta_formats,
+                workbook.epoch, sheet.max_column or 0)
+            source = sheet._get_source()
+        except AttributeError:
+            # An openpyxl whose internals differ: its own streaming reader,
+            # three times slower, the same values.
+            for row in sheet.iter_rows(values_only=True):
+                yield list(row)
+            return
+        with source:
             yield from reader.rows(source)
     finally:
         workbook.close()
