@@ -116,6 +116,10 @@ class Order(Workflow, ModelSQL, ModelView):
         'get_amounts')
     refused = fields.Function(
         fields.Boolean("Has Refused Lines"), 'get_refused')
+    refusal_pending = fields.Function(
+        fields.Boolean("Refusal Not Registered",
+            help="A refused line has no refusal registered yet."),
+        'get_refused')
     notes = fields.Text("Notes")
     sms_messages = fields.Function(fields.Many2Many(
             'assistance.sms', None, None, "SMS to the Insured"),
@@ -184,9 +188,9 @@ class Order(Workflow, ModelSQL, ModelView):
                     },
                 'refuse': {
                     'invisible': ((Eval('state') != 'draft')
-                        | ~Eval('refused', False)),
+                        | ~Eval('refusal_pending', False)),
                     'icon': 'tryton-cancel',
-                    'depends': ['state', 'refused'],
+                    'depends': ['state', 'refusal_pending'],
                     },
                 })
 
@@ -250,7 +254,10 @@ class Order(Workflow, ModelSQL, ModelView):
         return result
 
     def get_refused(self, name):
-        return any(l.coverage_status == 'refused' for l in self.lines)
+        lines = [l for l in self.lines if l.coverage_status == 'refused']
+        if name == 'refusal_pending':
+            return any(not l.refusals for l in lines)
+        return bool(lines)
 
     def get_rec_name(self, name):
         return self.number or str(self.id)
