@@ -13,6 +13,7 @@ import datetime as dt
 from itertools import groupby
 
 from sql import Conflict, Literal, Union
+from sql.functions import Function
 from sql.operators import Concat, Equal
 
 from trytond import backend
@@ -47,6 +48,22 @@ WORDS_PENDING_LIST_KB = 256
 
 def _is_postgresql():
     return backend.name == 'postgresql'
+
+
+class _Any(Function):
+    "ANY(array), PostgreSQL's test of membership in an array"
+    __slots__ = ()
+    _function = 'ANY'
+
+
+def keys_in(column, values):
+    """Return the condition that column is one of values (a chunk's keys):
+    on PostgreSQL, one array parameter — psycopg parses a statement of a
+    thousand parameters again each time, a third of the look-ups' time."""
+    values = list(values)
+    if _is_postgresql():
+        return Equal(column, _Any(values))
+    return column.in_(values)
 
 
 def execute_lookup(cursor, query):

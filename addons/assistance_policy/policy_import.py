@@ -25,7 +25,7 @@ from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 
 from . import policy_import_rules as rules
-from .identification import execute_lookup
+from .identification import execute_lookup, keys_in
 
 logger = logging.getLogger(__name__)
 
@@ -690,7 +690,7 @@ class _Run:
         keys = sorted({rules.number_key(n) or n for n in wanted})
         result = {}
         for sub in rules.chunks(keys, 1000):
-            condition = policy.number_key.in_(sub)
+            condition = keys_in(policy.number_key, sub)
             keyless = [n for n in sub if rules.number_key(n) is None]
             if keyless:
                 condition |= policy.number.in_(keyless)
@@ -852,7 +852,7 @@ class _Run:
         for sub in rules.chunks(names, 1000):
             execute_lookup(cursor, party.select(
                     party.id, party.identification_name, party.birth_date,
-                    where=party.identification_name.in_(sub),
+                    where=keys_in(party.identification_name, sub),
                     order_by=[party.id.desc]))
             for id_, name, birth in cursor:
                 known['names'][(name, _date(birth))] = id_
@@ -860,7 +860,7 @@ class _Run:
             execute_lookup(cursor, party.select(
                     party.id, party.id_document_key,
                     party.identification_name,
-                    where=party.id_document_key.in_(sub),
+                    where=keys_in(party.id_document_key, sub),
                     order_by=[party.id.desc]))
             for id_, document, name in cursor:
                 known['documents'][document] = (id_, name)
@@ -890,8 +890,8 @@ class _Run:
         for sub in rules.chunks(sorted(persons), 1000):
             execute_lookup(cursor, mechanism.select(
                     mechanism.party, mechanism.phone_key,
-                    where=mechanism.party.in_(sub)
-                    & mechanism.phone_key.in_(phones)))
+                    where=keys_in(mechanism.party, sub)
+                    & keys_in(mechanism.phone_key, phones)))
             result.update(cursor)
         return result
 
