@@ -9,7 +9,8 @@
 3. Imports the file through assistance.policy.import the way a contract
    manager does: preview, then apply (run by the task queue, in-process with
    `[queue] worker = False`).  Timed: preview + apply; peak RSS of that
-   process.
+   process.  Then imports the same file again: it must create and change
+   nothing (reimport_new, reimport_changed, policies_after_reimport).
 4. For comparison, first (on the nearly empty database, where its per-row
    look-ups are fastest), imports the first --generic-rows rows (default
    5,000) of the same list through Tryton's generic import_data (what the client's CSV
@@ -171,6 +172,7 @@ def step_import(contract_id):
     count = count_policies(contract_id)
     print(json.dumps({
                 'rows': record.total_rows, 'new': record.new_count,
+                'changed': record.changed_count,
                 'errors': record.error_count, 'state': record.state,
                 'policies': count,
                 'preview_s': previewed - started,
@@ -255,6 +257,9 @@ def main():
     log("importing through assistance.policy.import")
     ours = child('--step', 'import', '--contract', str(setup['contract']))
     log(json.dumps(ours))
+    log("importing the same file again (it must change nothing)")
+    again = child('--step', 'import', '--contract', str(setup['contract']))
+    log(json.dumps(again))
     rows_per_s = ours['rows'] / (ours['preview_s'] + ours['apply_s'])
     generic_rows_per_s = generic['rows'] / generic['seconds']
     print(json.dumps({
@@ -269,6 +274,10 @@ def main():
                 'apply_only_rows_per_s': round(
                     ours['rows'] / ours['apply_s'], 1),
                 'generic_sample_rows': generic['rows'],
+                'reimport_s': round(again['preview_s'] + again['apply_s'], 1),
+                'reimport_new': again['new'],
+                'reimport_changed': again['changed'],
+                'policies_after_reimport': again['policies'],
                 }))
 
 
