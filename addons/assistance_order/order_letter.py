@@ -108,7 +108,41 @@ class Order(metaclass=PoolMeta):
             # so an unreachable mail server cannot undo the confirmation.
             orders = [o for o in orders if o.letter_email()]
             if orders:
-                cls.__queue__.send_letters(orders)
+                cls.__queue__.send_letters_on_confirm(orders)
+
+    @classmethod
+    def send_letters_on_confirm(cls, orders):
+        """Send the letters of just confirmed orders (task queue); when the
+        mail server cannot be reached, an urgent task on each order's case
+        asks the operator to send the letter again"""
+        User = Pool().get('res.user')
+        user = User(Transaction().user)
+        # The queue runs without the language of the request that queued it:
+        # the reason and the tasks in the language of who confirmed.
+        with Transaction().set_context(
+                language=user.language.code if user.language else None):
+            try:
+                check_mail_server()
+            except OrderLetterError as error:
+                cls._letter_not_sent(orders, error.message)
+                return
+        cls.send_letters(orders)
+
+    @classmethod
+    def _letter_not_sent(cls, orders, reason):
+        Task = Pool().get('assistance.task')
+        now = dt.datetime.now().replace(microsecond=0)
+        Task.save([Task(
+                    case=o.case,
+                    kind='task',
+                    name=gettext('assistance_order.msg_order_letter_task',
+                        order=o.rec_name, provider=o.provider.rec_name),
+                    description=reason,
+                    responsible=o.case.operator,
+                    department=o.case.department,
+                    control_date=now,
+                    urgency='urgent')
+                for o in orders])
 
     def check_letter_sendable(self):
         "Raise unless the guarantee letter of the order can be sent"
