@@ -5,6 +5,7 @@ price list, each with the coverage engine's decision; confirming declares
 the expense lines under the engine's locks, cancelling releases them."""
 import datetime as dt
 from decimal import Decimal
+from itertools import groupby
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
@@ -579,11 +580,15 @@ class OrderLine(ModelSQL, ModelView):
             amount = self.currency.round(amount)
         return amount
 
-    @fields.depends('service', 'quantity', 'order',
-        '_parent_order.provider', '_parent_order.date',
-        '_parent_order.policy', '_parent_order.case', 'currency',
-        methods=['set_coverage'])
+    @fields.depends(methods=['set_price', 'set_coverage'])
     def on_change_service(self):
+        self.set_price()
+        self.set_coverage()
+
+    @fields.depends('service', 'order', '_parent_order.provider',
+        '_parent_order.date', 'currency')
+    def set_price(self):
+        "Take the price of the service from the provider's price list"
         PriceListLine = Pool().get('assistance.provider.price_list.line')
         self.price_list_line = None
         self.unit_price = None
@@ -592,7 +597,6 @@ class OrderLine(ModelSQL, ModelView):
                 self.order.provider, self.service, self.order.date)
             if self.price_list_line:
                 self.unit_price = self.price_list_line.price
-        self.set_coverage()
 
     @fields.depends(methods=['set_coverage'])
     def on_change_quantity(self):
@@ -600,8 +604,10 @@ class OrderLine(ModelSQL, ModelView):
 
     @fields.depends('service', 'quantity', 'unit_price', 'order',
         '_parent_order.policy', '_parent_order.date', '_parent_order.case')
-    def set_coverage(self):
-        "Ask the engine what the policy covers of the line"
+    def set_coverage(self, pending=None):
+        """Ask the engine what the policy covers of the line, after pending
+        (the consumptions of the draft's lines before it); return the
+        decision, or None when the line is incomplete"""
         self._clear_coverage()
         order = self.order
         if (not order or not order.policy or not order.date
@@ -610,8 +616,9 @@ class OrderLine(ModelSQL, ModelView):
             return
         decision = order.policy.check_coverage(
             self.service, order.date, self.quantity, self.unit_price,
-            case=order.case)
+            case=order.case, pending=pending)
         self._set_decision(decision)
+        return decision
 
     def _clear_coverage(self):
         for name in ['coverage_status', 'coverage_reason', 'coverage_message',
@@ -705,13 +712,38 @@ class OrderLine(ModelSQL, ModelView):
         cls.price_and_check(changed)
 
     @classmethod
+    def delete(cls, lines):
+        orders = list({l.order.id for l in lines})
+        super().delete(lines)
+        # The lines after a deleted one have more left of their limits.
+        cls.price_and_check(cls.search([('order', 'in', orders)]))
+
+    @classmethod
     def price_and_check(cls, lines):
         """Price the draft lines from the provider's price list and record
         the engine's decision: the client sends no read-only field, so the
-        server decides."""
-        lines = [l for l in lines if l.order.state == 'draft']
-        for line in lines:
-            line.on_change_service()
+        server decides.
+
+        Every draft line of their orders is checked again, in the order in
+        which confirming declares them (ExpenseLine.declare), each after
+        the lines before it: two lines on one limit show what the second
+        will have once the first is declared."""
+        orders = sorted({l.order.id for l in lines
+                if l.order.state == 'draft'})
+        if not orders:
+            return
+        lines = cls.search([('order', 'in', orders)],
+            order=[('order', 'ASC'), ('id', 'ASC')])
+        for _, order_lines in groupby(lines, key=lambda l: l.order):
+            pending = []
+            for line in order_lines:
+                order = line.order
+                line.set_price()
+                decision = line.set_coverage(pending)
+                if decision and not decision.refused:
+                    pending.append(order.policy.pending_consumption(
+                            line.service, order.date, decision,
+                            case=order.case))
         cls.save(lines)
 
     @classmethod

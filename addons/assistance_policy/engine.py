@@ -139,10 +139,11 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             'options': rule.node_options, 'services': rule.services,
             }, (first, last)
 
-    def coverage_states(self, date, limits, deductibles=(), case_key=None):
+    def coverage_states(self, date, limits, deductibles=(), case_key=None,
+            pending=None):
         """Return the states of limits and deductibles (coverage_path.Rule)
-        for a request on date, summing the ledger in as few queries as the
-        scopes allow."""
+        for a request on date, summing the ledger (and pending, see
+        pending_consumption) in as few queries as the scopes allow."""
         ExpenseLine = Pool().get('assistance.expense.line')
         specs = []
         for limit in limits:
@@ -160,7 +161,7 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
                     'insured', date, case_key)
             specs.append(spec)
         sums = iter(ExpenseLine.consumptions(
-                self, [s for s, _ in specs if s is not None]))
+                self, [s for s, _ in specs if s is not None], pending))
         results = [next(sums) if s is not None else (rules.ZERO, False)
             for s, _ in specs]
         limit_states = [rules.LimitState(
@@ -186,9 +187,12 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             [d for d in structure.deductibles if on_path(d)])
 
     def check_coverage(self, service, date, quantity, unit_price,
-            case=None, diagnosis=None):
+            case=None, diagnosis=None, pending=None):
         """Return the decision on service for quantity × unit_price on date:
-        covered, partially covered or refused, with its explanation."""
+        covered, partially covered or refused, with its explanation.
+
+        pending: the consumptions, not in the ledger yet, to count as if
+        declared (see pending_consumption)."""
         digits = self.contract.currency.digits
         quantity, unit_price = rules.Decimal(quantity), rules.Decimal(
             unit_price)
@@ -216,10 +220,25 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
         if structure.programs[program_id][1] is not None:
             limits.append(self.sum_insured_rule(program_id))
         limit_states, deductible_states = self.coverage_states(
-            date, limits, deductibles, case_key)
+            date, limits, deductibles, case_key, pending)
         decision = rules.decide(
             quantity, unit_price, limit_states, deductible_states, digits)
         return self._with_message(replace(decision, option=option_id))
+
+    def pending_consumption(self, service, date, decision, case=None):
+        """Return what decision (of check_coverage) will consume once
+        declared: for the next lines of a draft to be checked after it"""
+        return {
+            'policy': self.id,
+            'contract': self.contract.id,
+            'date': date,
+            'case_key': self._coverage_case_key(case),
+            'option': decision.option,
+            'service': service.id,
+            'amount': decision.covered_amount,
+            'quantity': decision.covered_quantity,
+            'deductible': decision.deductible,
+            }
 
     def _with_message(self, decision):
         message = ''

@@ -1,6 +1,7 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 "The ledger of consumption: expense records and their lines (BIL-1)"
+import datetime as dt
 from decimal import Decimal
 
 from sql import Literal
@@ -306,7 +307,7 @@ class ExpenseLine(ModelSQL, ModelView):
                             line=line.rec_name))
 
     @classmethod
-    def consumptions(cls, policy, specs):
+    def consumptions(cls, policy, specs, pending=None):
         """Return for each spec what the ledger consumed and, for measure
         days, whether spec's date is already counted.
 
@@ -315,7 +316,19 @@ class ExpenseLine(ModelSQL, ModelView):
         days of the window (or None), case_key, options and services (ids,
         or None for all) and date.  The specs of the insured person are
         summed in one query over their lines; each aggregate spec of the
-        contract in one indexed query."""
+        contract in one indexed query.
+
+        pending lists consumptions not in the ledger yet (the lines of a
+        draft before the one checked, see Policy.pending_consumption): they
+        count as if declared."""
+        results = cls._ledger_consumptions(policy, specs)
+        if pending:
+            results = [cls._add_pending(policy, spec, result, pending)
+                for spec, result in zip(specs, results)]
+        return results
+
+    @classmethod
+    def _ledger_consumptions(cls, policy, specs):
         results = [None] * len(specs)
         insured = [(i, s) for i, s in enumerate(specs)
             if s['scope'] != 'contract']
@@ -360,6 +373,43 @@ class ExpenseLine(ModelSQL, ModelView):
         row = cursor.fetchone()
         return [(Decimal(str(row[i] or 0)), bool(row[i + 1]))
             for i in range(0, len(row), 2)]
+
+    @classmethod
+    def _add_pending(cls, policy, spec, result, pending):
+        "Return result (consumed, date counted) with the pending of spec"
+        consumed, counted = result
+        if spec['scope'] == 'contract':
+            pending = [p for p in pending
+                if p['contract'] == policy.contract.id]
+        else:
+            pending = [p for p in pending if p['policy'] == policy.id]
+        pending = [p for p in pending if _pending_matches(spec, p)]
+        if spec['measure'] != 'days':
+            return consumed + sum(
+                (p[spec['measure']] for p in pending), Decimal(0)), counted
+        days = {p['date'] for p in pending}
+        if spec['date'] in days:
+            counted = True
+        days -= cls._ledger_days(policy, spec, days)
+        return consumed + len(days), counted
+
+    @classmethod
+    def _ledger_days(cls, policy, spec, days):
+        "Return the days among days that the ledger counts for spec"
+        if not days:
+            return set()
+        line = cls.__table__()
+        column, value = (('contract', policy.contract.id)
+            if spec['scope'] == 'contract' else ('policy', policy.id))
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*line.select(line.date,
+                where=line.state.in_(CONSUMING)
+                & (getattr(line, column) == value)
+                & cls._spec_condition(line, spec)
+                & line.date.in_(sorted(days)),
+                group_by=[line.date]))
+        return {d if isinstance(d, dt.date) else dt.date.fromisoformat(d)
+            for d, in cursor}
 
     @staticmethod
     def _spec_condition(line, spec):
@@ -421,3 +471,20 @@ class ExpenseLine(ModelSQL, ModelView):
     @classmethod
     def draft(cls, lines):
         cls.write(lines, {'state': 'draft'})
+
+
+def _pending_matches(spec, pending):
+    "Tell whether a pending consumption counts for spec (_spec_condition)"
+    if spec.get('first') is not None and not (
+            spec['first'] <= pending['date'] <= spec['last']):
+        return False
+    if (spec.get('case_key') is not None
+            and pending['case_key'] != spec['case_key']):
+        return False
+    if (spec.get('options') is not None
+            and pending['option'] not in spec['options']):
+        return False
+    if (spec.get('services') is not None
+            and pending['service'] not in spec['services']):
+        return False
+    return True

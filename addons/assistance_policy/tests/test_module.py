@@ -47,5 +47,24 @@ class AssistancePolicyTestCase(CompanyTestMixin, ModuleTestCase):
         self.assertFalse(policy.covers_date(dt.date(2025, 1, 1)))
         self.assertFalse(policy.covers_date(dt.date(2023, 12, 31)))
 
+    @with_transaction()
+    def test_ledger_days_query(self):
+        "The days of pending lines are looked up in the ledger by one query"
+        from types import SimpleNamespace
+        ExpenseLine = Pool().get('assistance.expense.line')
+        policy = SimpleNamespace(id=1, contract=SimpleNamespace(id=1))
+        spec = {
+            'measure': 'days', 'scope': 'insured',
+            'first': dt.date(2025, 1, 1), 'last': dt.date(2025, 1, 31),
+            'date': dt.date(2025, 1, 3), 'case_key': 'assistance.case,1',
+            'options': [1], 'services': [2],
+            }
+
+        for scope in ['insured', 'contract']:
+            self.assertEqual(ExpenseLine._ledger_days(
+                    policy, dict(spec, scope=scope),
+                    {dt.date(2025, 1, 2), dt.date(2025, 1, 3)}), set())
+        self.assertEqual(ExpenseLine._ledger_days(policy, spec, set()), set())
+
 
 del ModuleTestCase
