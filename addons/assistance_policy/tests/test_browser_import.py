@@ -52,7 +52,8 @@ def demo(tmp_path_factory):
 
 def insurer_list(path, contract, package, start, end):
     """Write the insurer's list: a title row above the header, GOOD good rows
-    and two bad ones; return {policy number: row's cells}"""
+    and two bad ones; return ({policy number: row's cells}, the row with a
+    bad date, the row with an unknown programme)"""
     import xlsxwriter
     rows = []
     for i in range(GOOD):
