@@ -334,6 +334,17 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @classmethod
     def apply_rows(cls, imports):
         "Apply the rows of the imports (run by the task queue)"
+        User = Pool().get('res.user')
+        user = User(Transaction().user)
+        # The queue runs the task without the language of the request that
+        # queued it: the reasons, changes and columns written again while
+        # applying must be in the language of the user who applied.
+        language = user.language.code if user.language else None
+        with Transaction().set_context(language=language):
+            cls._apply_rows(cls.browse(imports))
+
+    @classmethod
+    def _apply_rows(cls, imports):
         transaction = Transaction()
         for import_ in imports:
             if import_.state != 'running':
