@@ -28,6 +28,14 @@ def missing():
         return "the web client is not installed (make sao)"
 
 
+def once_per_suite():
+    """Return why a test on its own SQLite demo server is skipped here: in
+    the suite's PostgreSQL pass it would only run a second time"""
+    if os.environ.get('TRYTOND_DATABASE__URI', '').startswith('postgresql'):
+        return ("runs on its own SQLite demo database, whatever the "
+            "database of the suite: once, in the SQLite pass")
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))

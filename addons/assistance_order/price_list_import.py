@@ -305,4 +305,4 @@ class Import(Wizard):
 
     def errors_file_name(self):
         base = (self.start.file_name or 'price-list').rsplit('.', 1)[0]
-        return f'{base}-errors.xlsx'
+        return gettext('assistance_policy.msg_import_errors_file', name=base)

@@ -286,7 +286,7 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
 
     def get_errors_file_name(self, name):
         base = (self.file_name or 'list').rsplit('.', 1)[0]
-        return f'{base}-errors.xlsx'
+        return gettext('assistance_policy.msg_import_errors_file', name=base)
 
     @classmethod
     def copy(cls, imports, default=None):

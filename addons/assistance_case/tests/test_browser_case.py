@@ -11,8 +11,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 TOOLS = ROOT / 'tests' / 'browser_tools.py'
 if TOOLS.exists():
     sys.path.insert(0, str(TOOLS.parent))
-    from browser_tools import DemoServer, missing
-    REASON = missing()
+    from browser_tools import DemoServer, missing, once_per_suite
+    REASON = missing() or once_per_suite()
 else:
     REASON = "tests/browser_tools.py is not beside this module"
 
