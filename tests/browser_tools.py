@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import sqlite3
@@ -26,6 +27,27 @@ def missing():
         return "playwright-core is not installed (make browser)"
     if not (SAO / 'index.html').exists():
         return "the web client is not installed (make sao)"
+
+
+# Upper-case abbreviations of 2–6 letters are codes and pass (ID, SMS, NPS,
+# PDF, XLSX, CSV, URL, RUB, ISO, VIES, and the foreign registries' SIRET,
+# PESEL…), and so does any word with a digit (МКБ-10 «F00-F99», «M49»).
+CODE = re.compile(r'^(?:[A-Z][A-Z-]{1,5}|.*[0-9].*)$')
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z]")
+
+
+def latin_words(text, allowed):
+    "Return the Latin-script words of text that are neither codes nor allowed"
+    return [w for w in WORD.findall(text)
+        if w not in allowed and not CODE.match(w)]
+
+
+def serve_demo(tmp_path_factory, name):
+    "Yield a DemoServer on a new demo database, serving (a module fixture)"
+    server = DemoServer(tmp_path_factory.mktemp(name))
+    server.create()
+    with server.serving():
+        yield server
 
 
 def once_per_suite():

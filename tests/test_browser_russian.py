@@ -20,7 +20,8 @@ import zoneinfo
 
 import pytest
 
-from browser_tools import BROWSER, DemoServer, missing
+from browser_tools import (
+    BROWSER, DemoServer, latin_words, missing, serve_demo)
 
 pytestmark = pytest.mark.skipif(bool(missing()), reason=missing() or '')
 
@@ -32,10 +33,7 @@ ROLES = {
     'admin': DemoServer.password,
     }
 
-# Upper-case abbreviations of 2–6 letters are codes and pass (ID, SMS, NPS,
-# PDF, XLSX, CSV, URL, RUB, ISO, VIES, and the foreign registries' SIRET,
-# PESEL…), and so does any word with a digit (МКБ-10 «F00-F99», «M49»).
-CODE = re.compile(r'^(?:[A-Z][A-Z-]{1,5}|.*[0-9].*)$')
+# Codes pass (browser_tools.CODE).
 # Other Latin words a Russian user sees anyway: names that are not translated
 # in Russian either.  Keep it short; add a word only with its reason.
 WHITELIST = {
@@ -54,7 +52,6 @@ WHITELIST = {
 FONTS = {'Normal', 'Serif', 'Sans', 'Monospace'}
 # - time zone names (IANA identifiers offered by timezone fields).
 TIME_ZONES = zoneinfo.available_timezones()
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z]")
 # Syntax, not words: ${street}, %(name)s, «self» (names the user types in a
 # formula), sao's counters «3,62k».
 SYNTAX = re.compile(r'\$\{[^}]*\}|%\([^)]*\)[a-z]|«[a-z_]+»|\d(?:,\d+)?k\b')
@@ -106,17 +103,12 @@ def english_words(text, names=frozenset()):
     "Return the Latin-script words of a text that are not whitelisted"
     if text in names:
         return []
-    text = SYNTAX.sub(' ', text)
-    return [w for w in WORD.findall(text)
-        if w not in WHITELIST and not CODE.match(w)]
+    return latin_words(SYNTAX.sub(' ', text), WHITELIST)
 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    server = DemoServer(tmp_path_factory.mktemp('russian'))
-    server.create()
-    with server.serving():
-        yield server
+    yield from serve_demo(tmp_path_factory, 'russian')
 
 
 def crawl(demo, credentials):

@@ -1,17 +1,14 @@
 """P1, POL-4, P6: the web client shows a policy in Russian (headless Chromium)."""
 import pytest
 
-from browser_tools import DemoServer, missing
+from browser_tools import missing, serve_demo
 
 pytestmark = pytest.mark.skipif(bool(missing()), reason=missing() or '')
 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    server = DemoServer(tmp_path_factory.mktemp('demo'))
-    server.create()
-    with server.serving():
-        yield server
+    yield from serve_demo(tmp_path_factory, 'demo')
 
 
 def test_policy_form_in_russian(demo, tmp_path):

@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 TOOLS = ROOT / 'tests' / 'browser_tools.py'
 if TOOLS.exists():
     sys.path.insert(0, str(TOOLS.parent))
-    from browser_tools import DemoServer, missing, once_per_suite
+    from browser_tools import missing, once_per_suite, serve_demo
     REASON = missing() or once_per_suite()
 else:
     REASON = "tests/browser_tools.py is not beside this module"
@@ -21,10 +21,7 @@ pytestmark = pytest.mark.skipif(bool(REASON), reason=REASON or '')
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    server = DemoServer(tmp_path_factory.mktemp('demo_case'))
-    server.create()
-    with server.serving():
-        yield server
+    yield from serve_demo(tmp_path_factory, 'demo_case')
 
 
 def test_case_form_in_russian(demo, tmp_path):

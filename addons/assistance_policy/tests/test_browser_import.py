@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import pathlib
 import queue
-import re
 import subprocess
 import sys
 import threading
@@ -18,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 TOOLS = ROOT / 'tests' / 'browser_tools.py'
 if TOOLS.exists():
     sys.path.insert(0, str(TOOLS.parent))
-    from browser_tools import DemoServer, missing, once_per_suite
+    from browser_tools import (
+        latin_words, missing, once_per_suite, serve_demo)
     REASON = missing() or once_per_suite()
 else:
     REASON = "tests/browser_tools.py is not beside this module"
@@ -35,19 +35,14 @@ SURNAMES = ["Кузнецова", "Орлов", "Белова", "Зайцев", 
 NAMES = ["Анна Сергеевна", "Михаил Андреевич", "Ольга Викторовна",
     "Денис Игоревич", "Елена Павловна", "Артём Олегович", "Мария Ильинична",
     "Кирилл Романович", "Светлана Юрьевна", "Никита Сергеевич"]
-# Upper-case codes (KB, XLSX) and words with a digit pass; so do the names a
-# Russian user sees in Latin letters anyway.
-CODE = re.compile(r'^(?:[A-Z][A-Z-]{1,5}|.*[0-9].*)$')
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z]")
+# Codes pass (browser_tools.CODE); so do the names a Russian user sees in
+# Latin letters anyway.
 NAMES_IN_LATIN = {'Excel', 'Tryton'}
 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    server = DemoServer(tmp_path_factory.mktemp('demo_import'))
-    server.create()
-    with server.serving():
-        yield server
+    yield from serve_demo(tmp_path_factory, 'demo_import')
 
 
 def insurer_list(path, contract, package, start, end):
@@ -135,8 +130,7 @@ class Script:
 
 
 def english_words(text):
-    return [w for w in WORD.findall(text)
-        if w not in NAMES_IN_LATIN and not CODE.match(w)]
+    return latin_words(text, NAMES_IN_LATIN)
 
 
 def test_manager_imports_a_list(demo, tmp_path):
