@@ -6,7 +6,6 @@ every refused declaration must say which limit refused it, and no thread may
 hang (no deadlock)."""
 import datetime as dt
 import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -47,14 +46,12 @@ def test_aggregate_limit_under_concurrency(database):
 
     threads = [threading.Thread(target=client, args=(policy_id,))
         for policy_id in setup['policies']]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a client hangs"
     assert not errors, errors
-    assert time.monotonic() - started < 120
 
     covered = sum(o['covered_amount'] for o in outcomes)
     assert covered == LIMIT, covered
