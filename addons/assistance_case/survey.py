@@ -167,19 +167,28 @@ def count_columns(answer):
         ]
 
 
-class Nps(ModelSQL, ModelView):
-    "NPS per Operator and Insurer"
-    __string__ = "NPS per Operator and Insurer"
-    __name__ = 'assistance.survey.nps'
-
-    operator = fields.Many2One('res.user', "Operator")
-    insurer = fields.Many2One('party.party', "Insurer")
+class NpsFiguresMixin:
+    "The figures of a group of answers, as count_columns computes them"
+    __slots__ = ()
     answers = fields.Integer("Answers")
     promoters = fields.Integer("Promoters")
     detractors = fields.Integer("Detractors")
     nps = fields.Function(fields.Float("NPS", digits=(4, 1)), 'get_nps')
     provider_satisfaction = fields.Float(
         "Satisfaction with Providers", digits=(2, 1))
+
+    def get_nps(self, name):
+        return nps_rules.nps_from_counts(
+            self.answers, self.promoters, self.detractors)
+
+
+class Nps(NpsFiguresMixin, ModelSQL, ModelView):
+    "NPS per Operator and Insurer"
+    __string__ = "NPS per Operator and Insurer"
+    __name__ = 'assistance.survey.nps'
+
+    operator = fields.Many2One('res.user', "Operator")
+    insurer = fields.Many2One('party.party', "Insurer")
 
     @classmethod
     def __setup__(cls):
@@ -195,10 +204,6 @@ class Nps(ModelSQL, ModelView):
             answer.insurer.as_('insurer'),
             *count_columns(answer),
             group_by=[answer.operator, answer.insurer])
-
-    def get_nps(self, name):
-        return nps_rules.nps_from_counts(
-            self.answers, self.promoters, self.detractors)
 
 
 class NpsTimeseriesContext(NpsContext):
@@ -227,19 +232,13 @@ class NpsTimeseriesContext(NpsContext):
         return Transaction().context.get('period', 'month')
 
 
-class NpsTimeseries(ModelSQL, ModelView):
+class NpsTimeseries(NpsFiguresMixin, ModelSQL, ModelView):
     "NPS by Period"
     __string__ = "NPS by Period"
     __name__ = 'assistance.survey.nps.time_series'
 
     date = fields.Date("Period Start")
     end_date = fields.Date("Period End")
-    answers = fields.Integer("Answers")
-    promoters = fields.Integer("Promoters")
-    detractors = fields.Integer("Detractors")
-    nps = fields.Function(fields.Float("NPS", digits=(4, 1)), 'get_nps')
-    provider_satisfaction = fields.Float(
-        "Satisfaction with Providers", digits=(2, 1))
 
     @classmethod
     def __setup__(cls):
@@ -292,10 +291,6 @@ class NpsTimeseries(ModelSQL, ModelView):
             dt.date.fromisoformat(d) if isinstance(d, str) else d
             for d in cursor.fetchone())
         return first or today, last or today
-
-    def get_nps(self, name):
-        return nps_rules.nps_from_counts(
-            self.answers, self.promoters, self.detractors)
 
 
 class NpsOpenTimeseries(Wizard):

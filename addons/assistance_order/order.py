@@ -245,6 +245,22 @@ class Order(Workflow, ModelSQL, ModelView):
                 for p in PriceList.valid_on(self.provider, self.date)
                 for l in p.lines})
 
+    @fields.depends('lines', 'state', 'policy', 'date', 'case',
+        methods=['on_change_with_currency'])
+    def on_change_lines(self):
+        """Check the draft's lines again in turn, as saving will: a line
+        added or removed on screen changes what the lines after it have
+        left of a shared limit, before anything is saved"""
+        if self.state != 'draft':
+            return
+        Line = Pool().get('assistance.order.line')
+        Line.check_in_turn(self, self.lines)
+        currency = self.on_change_with_currency()
+        for name in ['amount', 'covered_amount', 'deductible_amount',
+                'insured_amount']:
+            total = sum((getattr(l, name) or ZERO for l in self.lines), ZERO)
+            setattr(self, name, currency.round(total) if currency else total)
+
     @classmethod
     def get_amounts(cls, orders, names):
         result = {n: {} for n in names}
@@ -734,17 +750,23 @@ class OrderLine(ModelSQL, ModelView):
             return
         lines = cls.search([('order', 'in', orders)],
             order=[('order', 'ASC'), ('id', 'ASC')])
-        for _, order_lines in groupby(lines, key=lambda l: l.order):
-            pending = []
+        for order, order_lines in groupby(lines, key=lambda l: l.order):
+            order_lines = list(order_lines)
             for line in order_lines:
-                order = line.order
                 line.set_price()
-                decision = line.set_coverage(pending)
-                if decision and not decision.refused:
-                    pending.append(order.policy.pending_consumption(
-                            line.service, order.date, decision,
-                            case=order.case))
+            cls.check_in_turn(order, order_lines)
         cls.save(lines)
+
+    @classmethod
+    def check_in_turn(cls, order, lines):
+        """Ask the engine about each line of the draft order, counting the
+        consumptions of the lines before it as pending"""
+        pending = []
+        for line in lines:
+            decision = line.set_coverage(pending)
+            if decision and not decision.refused:
+                pending.append(order.policy.pending_consumption(
+                        line.service, order.date, decision, case=order.case))
 
     @classmethod
     def copy(cls, lines, default=None):
