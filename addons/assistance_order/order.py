@@ -255,7 +255,9 @@ class Order(Workflow, ModelSQL, ModelView):
             return
         Line = Pool().get('assistance.order.line')
         Line.check_in_turn(self, self.lines)
-        currency = self.on_change_with_currency()
+        # The totals are shown in the policy's currency: the client does
+        # not compute it again when on_change_case sets the policy.
+        self.currency = currency = self.on_change_with_currency()
         for name in ['amount', 'covered_amount', 'deductible_amount',
                 'insured_amount']:
             total = sum((getattr(l, name) or ZERO for l in self.lines), ZERO)
@@ -572,6 +574,10 @@ class OrderLine(ModelSQL, ModelView):
     def default_quantity():
         return Decimal(1)
 
+    @classmethod
+    def default_order_state(cls):
+        return 'draft'
+
     @fields.depends('order', '_parent_order.state')
     def on_change_with_order_state(self, name=None):
         return self.order.state if self.order else 'draft'
@@ -596,9 +602,12 @@ class OrderLine(ModelSQL, ModelView):
             amount = self.currency.round(amount)
         return amount
 
-    @fields.depends(methods=['set_price', 'set_coverage'])
+    @fields.depends(methods=['set_price', 'on_change_with_amount',
+            'set_coverage'])
     def on_change_service(self):
         self.set_price()
+        # The client computes no on_change_with after an on_change.
+        self.amount = self.on_change_with_amount()
         self.set_coverage()
 
     @fields.depends('service', 'order', '_parent_order.provider',
