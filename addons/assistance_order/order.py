@@ -246,7 +246,7 @@ class Order(Workflow, ModelSQL, ModelView):
                 for l in p.lines})
 
     @fields.depends('lines', 'state', 'policy', 'date', 'case',
-        methods=['on_change_with_currency'])
+        '_parent_case.diagnosis', methods=['on_change_with_currency'])
     def on_change_lines(self):
         """Check the draft's lines again in turn, as saving will: a line
         added or removed on screen changes what the lines after it have
