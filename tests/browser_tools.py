@@ -1,6 +1,7 @@
 """Start a trytond server on a small demo database and drive the web client."""
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -16,6 +17,8 @@ import urllib.request
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BROWSER = ROOT / 'tests' / 'browser'
 SAO = ROOT / 'var' / 'sao'
+# Demo databases already built in this checkout, by the hash of their code.
+DEMO_CACHE = ROOT / '.cache' / 'demo'
 BIN = pathlib.Path(sys.executable).parent
 
 
@@ -58,6 +61,17 @@ def once_per_suite():
             "database of the suite: once, in the SQLite pass")
 
 
+def demo_hash():
+    "Hash what builds the demo: the addons and tools/demo.py"
+    digest = hashlib.sha1()
+    paths = sorted(ROOT.glob('addons/**/*')) + [ROOT / 'tools' / 'demo.py']
+    for path in paths:
+        if path.is_file() and '__pycache__' not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -83,11 +97,22 @@ class DemoServer:
             if not k.startswith(('TRYTOND_', 'DB_'))}
 
     def create(self):
-        subprocess.run(
-            [sys.executable, str(ROOT / 'tools' / 'demo.py'),
-                '-c', str(self.config), '-d', self.database,
-                '--persons', str(self.persons), '--password', self.password],
-            env=self.env, check=True, capture_output=True)
+        """Build the demo database, or copy the one an earlier test of this
+        run built from the same code (each test changes its own copy)"""
+        built = DEMO_CACHE / f'{demo_hash()}-{self.persons}'
+        if not built.exists():
+            subprocess.run(
+                [sys.executable, str(ROOT / 'tools' / 'demo.py'),
+                    '-c', str(self.config), '-d', self.database,
+                    '--persons', str(self.persons),
+                    '--password', self.password],
+                env=self.env, check=True, capture_output=True)
+            partial = built.with_name(built.name + f'.{os.getpid()}')
+            shutil.copytree(self.folder, partial,
+                ignore=shutil.ignore_patterns('trytond.conf', '*.log'))
+            partial.rename(built)
+        else:
+            shutil.copytree(built, self.folder, dirs_exist_ok=True)
 
     def query(self, sql, *args):
         path = self.folder / f'{self.database}.sqlite'
