@@ -9,6 +9,8 @@
 // "text", "buttons"}); screenshots are OUTPUT_PREFIX-<step>.png.
 // Usage: node order_lines.mjs PLAYWRIGHT_URL URL DATABASE LOGIN PASSWORD
 //     CASE_NUMBER PROVIDER FIRST_SERVICE SECOND_SERVICE OUTPUT_PREFIX
+import { logIn, openPage } from '../../../tests/browser/sao_page.mjs';
+
 const [playwright, url, database, login, password, caseNumber, provider,
     firstService, secondService, prefix] = process.argv.slice(2);
 const { chromium } = await import(playwright);
@@ -17,52 +19,8 @@ const WAIT = 120000;
 const TOTALS = ['amount', 'covered_amount', 'deductible_amount',
     'insured_amount'];
 
-const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update',
-        '--disable-sync'],
-});
-const page = await browser.newPage({
-    locale: 'ru-RU', viewport: {width: 1600, height: 1000}});
-page.setDefaultTimeout(WAIT);
-// The calls to the server in flight, and the on_change calls of the order
-// seen so far (sao sends them as «model.assistance.order.on_change_lines»).
-let pending = 0;
-let changed = Date.now();
-const calls = [];
-page.on('request', (request) => {
-    if (request.method() == 'POST') {
-        pending += 1;
-        changed = Date.now();
-        const data = request.postData() || '';
-        const method = /"method":\s*"([^"]+)"/.exec(data);
-        if (method) {
-            calls.push(method[1]);
-        }
-    }
-});
-for (const event of ['requestfinished', 'requestfailed']) {
-    page.on(event, (request) => {
-        if (request.method() == 'POST') {
-            pending -= 1;
-            changed = Date.now();
-        }
-    });
-}
-
-// Wait until no call is in flight nor was for half a second: sao goes on
-// working after an answer, and a button clicked before it is done sends an
-// old timestamp (the server then refuses with a concurrency error).
-async function settled() {
-    const deadline = Date.now() + WAIT;
-    while (pending > 0 || Date.now() - changed < 500) {
-        if (Date.now() > deadline) {
-            throw new Error(`${pending} calls still running`);
-        }
-        await page.waitForTimeout(100);
-    }
-}
+const {browser, page, settled, calls} = await openPage(chromium, WAIT,
+    {viewport: {width: 1600, height: 1000}});
 
 // The order's form: the tab shown, not the list behind it (the form's
 // notebook has tab panes of its own).
@@ -167,12 +125,7 @@ async function addLine(service) {
 }
 
 try {
-    await page.goto(`${url}#${database}`);
-    await page.fill('#login', login);
-    await page.click('.login-dialog button[type=submit]');
-    await page.fill('input[type=password]', password);
-    await page.keyboard.press('Enter');
-    await page.click('text=Ассистанс');
+    await logIn(page, url, database, login, password);
     await page.click('text=Заказы услуг');
     await settled();
     await page.locator('.tab-pane.active button#new_').click();

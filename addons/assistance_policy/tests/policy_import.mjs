@@ -10,6 +10,8 @@
 //     CONTRACT_NUMBER FILE OUTPUT_PREFIX
 import { createInterface } from 'node:readline';
 
+import { logIn, openPage } from '../../../tests/browser/sao_page.mjs';
+
 const [playwright, url, database, login, password, contract, file, prefix] =
     process.argv.slice(2);
 const { chromium } = await import(playwright);
@@ -21,46 +23,8 @@ const COUNTS = ['total_rows', 'processed_rows', 'new_count', 'changed_count',
 const input = createInterface({input: process.stdin});
 const lines = input[Symbol.asyncIterator]();
 
-const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update',
-        '--disable-sync'],
-});
-const page = await browser.newPage({
-    locale: 'ru-RU', viewport: {width: 1400, height: 1000},
-    acceptDownloads: true});
-page.setDefaultTimeout(WAIT);
-// The calls to the server in flight: sao goes on working after an answer
-// (a save reloads the record), and a button clicked before it is done sends
-// an old timestamp (the server then refuses with a concurrency error).
-let pending = 0;
-let changed = Date.now();
-page.on('request', (request) => {
-    if (request.method() == 'POST') {
-        pending += 1;
-        changed = Date.now();
-    }
-});
-for (const event of ['requestfinished', 'requestfailed']) {
-    page.on(event, (request) => {
-        if (request.method() == 'POST') {
-            pending -= 1;
-            changed = Date.now();
-        }
-    });
-}
-
-// Wait until no call is in flight nor was for half a second.
-async function settled() {
-    const deadline = Date.now() + WAIT;
-    while (pending > 0 || Date.now() - changed < 500) {
-        if (Date.now() > deadline) {
-            throw new Error(`${pending} calls still running`);
-        }
-        await page.waitForTimeout(100);
-    }
-}
+const {browser, page, settled} = await openPage(chromium, WAIT,
+    {viewport: {width: 1400, height: 1000}, acceptDownloads: true});
 
 // The form of the import: the tab shown, not the list behind it.
 const form = page.locator('.tab-pane.active:has(input[name=error_count])');
@@ -107,12 +71,7 @@ async function shot(name) {
 }
 
 try {
-    await page.goto(`${url}#${database}`);
-    await page.fill('#login', login);
-    await page.click('.login-dialog button[type=submit]');
-    await page.fill('input[type=password]', password);
-    await page.keyboard.press('Enter');
-    await page.click('text=Ассистанс');
+    await logIn(page, url, database, login, password);
     await page.click('text=Импорт списков застрахованных');
     await page.locator('.tab-pane.active button#new_').click();
 
