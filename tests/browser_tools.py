@@ -1,7 +1,6 @@
 """Start a trytond server on a small demo database and drive the web client."""
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import pathlib
@@ -13,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+from run_suite import code_hash
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BROWSER = ROOT / 'tests' / 'browser'
@@ -61,17 +62,6 @@ def once_per_suite():
             "database of the suite: once, in the SQLite pass")
 
 
-def demo_hash():
-    "Hash what builds the demo: the addons and tools/demo.py"
-    digest = hashlib.sha1()
-    paths = sorted(ROOT.glob('addons/**/*')) + [ROOT / 'tools' / 'demo.py']
-    for path in paths:
-        if path.is_file() and '__pycache__' not in path.parts:
-            digest.update(str(path.relative_to(ROOT)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -99,7 +89,8 @@ class DemoServer:
     def create(self):
         """Build the demo database, or copy the one an earlier test of this
         run built from the same code (each test changes its own copy)"""
-        built = DEMO_CACHE / f'{demo_hash()}-{self.persons}'
+        version = code_hash(ROOT / 'tools' / 'demo.py')
+        built = DEMO_CACHE / f'{version}-{self.persons}'
         if not built.exists():
             subprocess.run(
                 [sys.executable, str(ROOT / 'tools' / 'demo.py'),

@@ -63,10 +63,11 @@ def counts_of(code, output):
     return counts
 
 
-def code_hash():
-    "Hash every file of the addons, so that the caches follow the code"
+def code_hash(*extra):
+    """Hash every file of the addons and the extra paths, so that the caches
+    follow the code"""
     digest = hashlib.sha1()
-    for path in sorted(ROOT.glob('addons/**/*')):
+    for path in sorted(ROOT.glob('addons/**/*')) + list(extra):
         if path.is_file() and '__pycache__' not in path.parts:
             digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())

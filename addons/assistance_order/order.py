@@ -260,7 +260,7 @@ class Order(Workflow, ModelSQL, ModelView):
         self.currency = currency = self.on_change_with_currency()
         for name in ['amount', 'covered_amount', 'deductible_amount',
                 'insured_amount']:
-            total = sum((getattr(l, name) or ZERO for l in self.lines), ZERO)
+            total = lines_total(self.lines, name)
             setattr(self, name, currency.round(total) if currency else total)
 
     @classmethod
@@ -268,8 +268,7 @@ class Order(Workflow, ModelSQL, ModelView):
         result = {n: {} for n in names}
         for order in orders:
             for name in names:
-                result[name][order.id] = sum(
-                    (getattr(l, name) or ZERO for l in order.lines), ZERO)
+                result[name][order.id] = lines_total(order.lines, name)
         return result
 
     def get_refused(self, name):
@@ -783,6 +782,11 @@ class OrderLine(ModelSQL, ModelView):
         default.setdefault('expense_line', None)
         default.setdefault('refusals', None)
         return super().copy(lines, default=default)
+
+
+def lines_total(lines, name):
+    "Return the sum of the amount name of the order lines"
+    return sum((getattr(l, name) or ZERO for l in lines), ZERO)
 
 
 def limit_info(limits):

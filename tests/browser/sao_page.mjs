@@ -60,3 +60,14 @@ export async function logIn(page, url, database, login, password) {
     await page.keyboard.press('Enter');
     await page.click('text=Ассистанс');
 }
+
+// Click «Сохранить» on a new record of model and wait for the server to
+// have created it.
+export async function saveNew(page, model, wait) {
+    const created = page.waitForResponse((response) => {
+        const data = response.request().postData() || '';
+        return data.includes(`"model.${model}.create"`) && response.ok();
+    }, {timeout: wait});
+    await page.locator('.tab-pane.active button#save').click();
+    await created;
+}

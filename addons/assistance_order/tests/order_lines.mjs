@@ -9,7 +9,7 @@
 // "text", "buttons"}); screenshots are OUTPUT_PREFIX-<step>.png.
 // Usage: node order_lines.mjs PLAYWRIGHT_URL URL DATABASE LOGIN PASSWORD
 //     CASE_NUMBER PROVIDER FIRST_SERVICE SECOND_SERVICE OUTPUT_PREFIX
-import { logIn, openPage } from '../../../tests/browser/sao_page.mjs';
+import { logIn, openPage, saveNew } from '../../../tests/browser/sao_page.mjs';
 
 const [playwright, url, database, login, password, caseNumber, provider,
     firstService, secondService, prefix] = process.argv.slice(2);
@@ -161,13 +161,7 @@ try {
     const removed = await screen();
     await shot('removed');
 
-    const created = page.waitForResponse((response) => {
-        const data = response.request().postData() || '';
-        return data.includes('"model.assistance.order.create"')
-            && response.ok();
-    }, {timeout: WAIT});
-    await page.locator('.tab-pane.active button#save').click();
-    await created;
+    await saveNew(page, 'assistance.order', WAIT);
     await page.waitForFunction(() => {
         const field = document.querySelector(
             '.tab-pane.active input[name=number]');

@@ -10,7 +10,7 @@
 //     CONTRACT_NUMBER FILE OUTPUT_PREFIX
 import { createInterface } from 'node:readline';
 
-import { logIn, openPage } from '../../../tests/browser/sao_page.mjs';
+import { logIn, openPage, saveNew } from '../../../tests/browser/sao_page.mjs';
 
 const [playwright, url, database, login, password, contract, file, prefix] =
     process.argv.slice(2);
@@ -99,13 +99,7 @@ try {
     }, null, {timeout: WAIT});
 
     // Saved: the server answered the creation of the record.
-    const created = page.waitForResponse((response) => {
-        const data = response.request().postData() || '';
-        return data.includes('"model.assistance.policy.import.create"')
-            && response.ok();
-    }, {timeout: WAIT});
-    await page.locator('.tab-pane.active button#save').click();
-    await created;
+    await saveNew(page, 'assistance.policy.import', WAIT);
     await settled();
 
     await form.locator('button', {hasText: 'Предпросмотр'}).click();
