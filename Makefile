@@ -11,7 +11,7 @@ PG_URI ?= postgresql://postgres@127.0.0.1:5432/
 export TRYTOND_DATABASE__PATH := $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT := $(SAO)
 
-.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean
+.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean bench bench-install
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,19 @@ kannel:
 	@test -x /usr/sbin/bearerbox && test -x /usr/sbin/smsbox && test -x /usr/lib/kannel/test/fakesmsc || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel kannel-extras >/dev/null \
 		&& { invoke-rc.d kannel stop >/dev/null 2>&1 || true; }; }
+
+# Benchmarks' extra (Faker for realistic Russian names) and the local
+# PostgreSQL they run on; `make bench` runs every benchmark of the README.
+bench-install: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+BENCHES ?= coverage_check identify import_policies provider_select
+
+bench: bench-install postgresql
+	set -e; for b in $(BENCHES); do echo "=== bench/$$b.py"; $(PY) bench/$$b.py; done
 
 test: install sao browser kannel postgresql
 	PG_URI=$(PG_URI) $(PY) tests/run_suite.py $(ARGS)

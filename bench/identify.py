@@ -23,7 +23,7 @@
    names, phones and policy numbers (index scans disabled: what a search
    without the identification keys costs) and reports its p95.
 
-Requires Faker: `.venv/bin/pip install faker` (or `pip install -e '.[bench]'`).
+Requires Faker: `make bench-install` (the `bench` extra).
 Usage: .venv/bin/python bench/identify.py [--persons N] [--queries N]
     [--scan-queries N] [--reuse]
 --reuse skips 1-2 (the database of a previous run is kept).

@@ -20,7 +20,7 @@
    client sends them.  Its rate is measured on the sample and, because it
    is per-record work, taken as the rate of the whole list.
 
-Requires Faker: `.venv/bin/pip install faker` (or `pip install -e '.[bench]'`).
+Requires Faker: `make bench-install` (the `bench` extra).
 PostgreSQL: the local server of config/trytond-postgresql.conf.
 
 Usage: .venv/bin/python bench/import_policies.py [--rows N] [--generic-rows N]
