@@ -10,6 +10,7 @@ from itertools import groupby
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.modules.assistance_policy.engine import decision_dict
+from trytond.modules.assistance_policy.expense import CONSUMING
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
@@ -35,7 +36,6 @@ COVERAGE = [
     ]
 # Orders that hold declared consumption.
 RESERVING = ['confirmed', 'delivered', 'done']
-CONSUMING = ['declared', 'actual']
 
 
 class Order(Workflow, ModelSQL, ModelView):

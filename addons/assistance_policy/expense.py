@@ -166,14 +166,13 @@ class Expense(Workflow, ModelSQL, ModelView):
                 if expense.state != 'draft':
                     expense._raise_server_field('state')
         elif mode == 'write':
-            if external and 'state' in values:
-                expenses[0]._raise_server_field('state')
-            if values.keys() - {'state'}:
-                for expense in expenses:
-                    if expense.state != 'draft':
-                        raise ExpenseAccessError(gettext(
-                                'assistance_policy.msg_expense_modify',
-                                expense=expense.rec_name))
+            for expense in expenses:
+                if external and 'state' in values:
+                    expense._raise_server_field('state')
+                if values.keys() - {'state'} and expense.state != 'draft':
+                    raise ExpenseAccessError(gettext(
+                            'assistance_policy.msg_expense_modify',
+                            expense=expense.rec_name))
         elif mode == 'delete':
             for expense in expenses:
                 if expense.state not in {'draft', 'cancelled'}:
