@@ -8,6 +8,10 @@ class OrderValidationError(ValidationError):
     pass
 
 
+class OrderAccessError(AccessError):
+    pass
+
+
 class OrderCoverageError(UserError):
     pass
 

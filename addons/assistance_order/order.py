@@ -10,13 +10,15 @@ from itertools import groupby
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.modules.assistance_policy.engine import decision_dict
+from trytond.modules.assistance_policy.expense import CONSUMING
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 
 from . import sms_gateway
-from .exceptions import OrderCoverageError, OrderValidationError
+from .exceptions import (
+    OrderAccessError, OrderCoverageError, OrderValidationError)
 
 ZERO = Decimal(0)
 STATES = [
@@ -145,6 +147,11 @@ class Order(Workflow, ModelSQL, ModelView):
                     where=t.state == 'confirmed'),
                 })
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
+        # What the server still writes once the order is confirmed: the
+        # transitions, the delivery control and what the operator edits.
+        cls._check_modify_exclude = {
+            'state', 'delivered_at', 'control_task', 'notes', 'agreed_date',
+            'agreed_time', 'place'}
         cls._transitions |= {
             ('draft', 'confirmed'),
             ('confirmed', 'delivered'),
@@ -312,14 +319,56 @@ class Order(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def check_modification(cls, mode, orders, values=None, external=False):
+        # external: the call came through RPC, not from a button or the
+        # cron (see ExpenseLine.check_modification).
         super().check_modification(
             mode, orders, values=values, external=external)
-        if mode == 'delete':
+        if mode == 'create' and external:
+            for order in orders:
+                if order.state != 'draft':
+                    order._raise_modify('state')
+        elif mode == 'write':
+            for order in orders:
+                names = order._locked_fields(values, external)
+                if names:
+                    order._raise_modify(sorted(names)[0])
+        elif mode == 'delete':
             for order in orders:
                 if order.state not in {'draft', 'cancelled'}:
                     raise OrderValidationError(gettext(
                             'assistance_order.msg_order_delete',
                             order=order.rec_name))
+
+    def _locked_fields(self, values, external):
+        "Return the fields of values that may not change on the order now"
+        if self.state == 'draft':
+            # The state changes only through the buttons.
+            return values.keys() & {'state'} if external else set()
+        if external:
+            return values.keys() - self.editable_fields()
+        return values.keys() - self._check_modify_exclude
+
+    def _check_lines_draft(self):
+        "Refuse to add or change lines once the order is confirmed"
+        if self.state != 'draft':
+            raise OrderAccessError(gettext(
+                    'assistance_order.msg_order_line_modify',
+                    order=self.rec_name,
+                    state=self.__names__('state', self)['value']))
+
+    def editable_fields(self):
+        """Return what the operator may still change on a confirmed order:
+        the declared services, their policy and date stay as they are"""
+        names = {'notes'}
+        if self.state == 'confirmed':
+            names |= {'agreed_date', 'agreed_time', 'place'}
+        return names
+
+    def _raise_modify(self, name):
+        raise OrderAccessError(gettext(
+                'assistance_order.msg_order_modify', order=self.rec_name,
+                state=self.__names__('state', self)['value'],
+                **self.__names__(name)))
 
     @classmethod
     def validate_fields(cls, orders, field_names):
@@ -718,6 +767,29 @@ class OrderLine(ModelSQL, ModelView):
         "Cancel the expense lines of lines: their limits are free again"
         ExpenseLine = Pool().get('assistance.expense.line')
         ExpenseLine.cancel([l.expense_line for l in lines if l.expense_line])
+
+    @classmethod
+    def check_modification(cls, mode, lines, values=None, external=False):
+        super().check_modification(
+            mode, lines, values=values, external=external)
+        if mode in {'create', 'write'}:
+            for line in lines:
+                line.order._check_lines_draft()
+            if mode == 'write' and values.get('order') is not None:
+                Pool().get('assistance.order')(
+                    values['order'])._check_lines_draft()
+        elif mode == 'delete':
+            for line in lines:
+                line._check_delete()
+
+    def _check_delete(self):
+        "Refuse to delete a line whose service is declared in the ledger"
+        if (self.order.state in RESERVING
+                or (self.expense_line
+                    and self.expense_line.state in CONSUMING)):
+            raise OrderAccessError(gettext(
+                    'assistance_order.msg_order_line_delete',
+                    line=self.rec_name, order=self.order.rec_name))
 
     @classmethod
     def create(cls, vlist):

@@ -47,6 +47,7 @@ class Order(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls._check_modify_exclude |= {'letter_sent_at', 'letter_sent_to'}
         cls._buttons.update({
                 'send_to_provider': {
                     'invisible': ~Eval('state').in_(SENDABLE),

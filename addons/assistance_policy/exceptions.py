@@ -21,3 +21,7 @@ class CoverageValidationError(ValidationError):
 
 class ExpenseAccessError(AccessError):
     pass
+
+
+class ExpenseValidationError(ValidationError):
+    pass

@@ -16,9 +16,25 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from . import coverage_rules as rules
-from .exceptions import ExpenseAccessError
+from .exceptions import ExpenseAccessError, ExpenseValidationError
 
 CONSUMING = ['declared', 'actual']
+# The coverage engine's decision, written by ExpenseLine.declare only.
+ENGINE_FIELDS = {
+    'contract', 'option', 'amount', 'covered_quantity', 'covered_amount',
+    'deductible_amount', 'insured_amount', 'coverage_status',
+    'coverage_reason',
+    }
+# What a client never sets: the decision, the state (changed by the
+# transitions) and the origin (set by the document that declares the line).
+SERVER_FIELDS = ENGINE_FIELDS | {'state', 'origin'}
+LINE_TRANSITIONS = {
+    ('draft', 'declared'),
+    ('declared', 'actual'),
+    ('declared', 'cancelled'),
+    ('actual', 'cancelled'),
+    ('cancelled', 'draft'),
+    }
 STATES = [
     ('draft', "Draft"),
     ('declared', "Declared"),
@@ -134,15 +150,40 @@ class Expense(Workflow, ModelSQL, ModelView):
         return f'{self.policy.rec_name} ({self.date.strftime("%d.%m.%Y")})'
 
     @classmethod
+    def copy(cls, expenses, default=None):
+        "A copy is a new draft: its lines consume nothing until declared"
+        default = default.copy() if default is not None else {}
+        default.setdefault('state', 'draft')
+        default.setdefault('origin', None)
+        return super().copy(expenses, default=default)
+
+    @classmethod
     def check_modification(cls, mode, expenses, values=None, external=False):
         super().check_modification(
             mode, expenses, values=values, external=external)
-        if mode == 'delete':
+        if mode == 'create' and external:
+            for expense in expenses:
+                if expense.state != 'draft':
+                    expense._raise_server_field('state')
+        elif mode == 'write':
+            for expense in expenses:
+                if external and 'state' in values:
+                    expense._raise_server_field('state')
+                if values.keys() - {'state'} and expense.state != 'draft':
+                    raise ExpenseAccessError(gettext(
+                            'assistance_policy.msg_expense_modify',
+                            expense=expense.rec_name))
+        elif mode == 'delete':
             for expense in expenses:
                 if expense.state not in {'draft', 'cancelled'}:
                     raise ExpenseAccessError(gettext(
                             'assistance_policy.msg_expense_delete',
                             expense=expense.rec_name))
+
+    def _raise_server_field(self, name):
+        raise ExpenseAccessError(gettext(
+                'assistance_policy.msg_expense_server_field',
+                expense=self.rec_name, **self.__names__(name)))
 
     @classmethod
     @ModelView.button
@@ -236,6 +277,7 @@ class ExpenseLine(ModelSQL, ModelView):
         "Origin", selection='get_origin', readonly=True)
     state = fields.Selection(
         STATES, "State", readonly=True, required=True, sort=False)
+    state_string = state.translated('state')
     del _states
 
     @classmethod
@@ -252,6 +294,8 @@ class ExpenseLine(ModelSQL, ModelView):
                 Index(t, (t.case_key, Index.Equality()), where=consuming),
                 })
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
+        # Fields the server may still write on a line in the ledger.
+        cls._check_modify_exclude = set()
 
     @staticmethod
     def default_state():
@@ -296,15 +340,114 @@ class ExpenseLine(ModelSQL, ModelView):
         return f'{self.service.rec_name} — {self.policy.rec_name}'
 
     @classmethod
+    def copy(cls, lines, default=None):
+        """A copy is a new draft without the engine's decision: it consumes
+        nothing until it is declared; a correction is a cancel and a new
+        declaration.  Out of its expense record, which may not be a draft,
+        unless the record itself is copied."""
+        default = default.copy() if default is not None else {}
+        for name in ENGINE_FIELDS | {'origin', 'expense'}:
+            default.setdefault(name, None)
+        default.setdefault('state', 'draft')
+        return super().copy(lines, default=default)
+
+    @classmethod
     def check_modification(cls, mode, lines, values=None, external=False):
+        # external: the call came through RPC (the dispatcher's private
+        # _check_access, which a client cannot put in its context) and not
+        # from server code such as a button or a transition.
         super().check_modification(
             mode, lines, values=values, external=external)
-        if mode == 'delete':
+        if mode == 'create':
+            for line in lines:
+                if external:
+                    line._check_client_create()
+                line._check_expense_draft()
+        elif mode == 'write':
+            if external:
+                cls._check_client_write(lines, values)
+            cls._check_ledger_write(lines, values)
+            if values.get('expense') is not None:
+                for line in lines:
+                    line._check_expense_draft(values['expense'])
+        elif mode == 'delete':
             for line in lines:
                 if line.state in CONSUMING:
                     raise ExpenseAccessError(gettext(
                             'assistance_policy.msg_expense_line_delete',
                             line=line.rec_name))
+
+    def _check_client_create(self):
+        "Refuse a line created by a client with what only the server sets"
+        for name in sorted(SERVER_FIELDS):
+            value = getattr(self, name)
+            if (value != 'draft') if name == 'state' else (value is not None):
+                self._raise_server_field(name)
+
+    @classmethod
+    def _check_client_write(cls, lines, values):
+        "Refuse a client's write of what only the server sets, or in the ledger"
+        names = sorted(values.keys() & SERVER_FIELDS)
+        for line in lines:
+            if names:
+                line._raise_server_field(names[0])
+            if values and line.state != 'draft':
+                line._raise_modify()
+
+    @classmethod
+    def _check_ledger_write(cls, lines, values):
+        """Refuse any change but the state of a line in the ledger, and any
+        change of state but the transitions (declare, confirm, cancel,
+        draft)"""
+        changed = values.keys() - {'state'} - cls._check_modify_exclude
+        state = values.get('state')
+        for line in lines:
+            if line.state != 'draft' and changed:
+                line._raise_modify()
+            if (state and state != line.state
+                    and (line.state, state) not in LINE_TRANSITIONS):
+                line._raise_modify()
+
+    def _check_expense_draft(self, expense=None):
+        "Refuse a line added to an expense record that is not a draft"
+        if expense is not None:
+            expense = Pool().get('assistance.expense')(expense)
+        else:
+            expense = self.expense
+        if expense and expense.state != 'draft':
+            raise ExpenseAccessError(gettext(
+                    'assistance_policy.msg_expense_modify',
+                    expense=expense.rec_name))
+
+    def _raise_server_field(self, name):
+        raise ExpenseAccessError(gettext(
+                'assistance_policy.msg_expense_line_server_field',
+                line=self.rec_name, **self.__names__(name)))
+
+    def _raise_modify(self):
+        raise ExpenseAccessError(gettext(
+                'assistance_policy.msg_expense_line_modify',
+                line=self.rec_name, state=self.state_string))
+
+    @classmethod
+    def validate_fields(cls, lines, field_names):
+        super().validate_fields(lines, field_names)
+        cls.check_quantity_price(lines, field_names)
+
+    @classmethod
+    def check_quantity_price(cls, lines, field_names=None):
+        "Refuse what would give a negative consumption and free the limits"
+        if field_names and not (field_names & {'quantity', 'unit_price'}):
+            return
+        for line in lines:
+            if line.quantity is not None and line.quantity <= 0:
+                raise ExpenseValidationError(gettext(
+                        'assistance_policy.msg_expense_line_quantity',
+                        line=line.rec_name))
+            if line.unit_price is not None and line.unit_price < 0:
+                raise ExpenseValidationError(gettext(
+                        'assistance_policy.msg_expense_line_unit_price',
+                        line=line.rec_name))
 
     @classmethod
     def consumptions(cls, policy, specs, pending=None):
@@ -442,10 +585,12 @@ class ExpenseLine(ModelSQL, ModelView):
     def declare(cls, lines):
         """Record the lines as declared consumption, each with the engine's
         decision, under row locks so that concurrent declarations can never
-        overspend a remaining limit (P5)."""
+        overspend a remaining limit (P5).  Only drafts are declared: a line
+        in the ledger is never decided again."""
         pool = Pool()
         Policy = pool.get('assistance.policy')
-        lines = sorted(lines, key=lambda l: l.id)
+        lines = sorted(
+            (l for l in lines if l.state == 'draft'), key=lambda l: l.id)
         Policy.lock_coverage([(l.policy, l.service, l.date) for l in lines])
         for line in lines:
             decision = line.policy.check_coverage(
@@ -466,11 +611,16 @@ class ExpenseLine(ModelSQL, ModelView):
     @classmethod
     def cancel(cls, lines):
         "Release what the lines consumed"
-        cls.write(lines, {'state': 'cancelled'})
+        cls.write([l for l in lines if l.state in CONSUMING], {
+                'state': 'cancelled',
+                })
 
     @classmethod
     def draft(cls, lines):
-        cls.write(lines, {'state': 'draft'})
+        "Reset cancelled lines to draft, to be declared again"
+        cls.write([l for l in lines if l.state == 'cancelled'], {
+                'state': 'draft',
+                })
 
 
 def _pending_matches(spec, pending):
