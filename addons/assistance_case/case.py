@@ -270,6 +270,18 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
         if self.insured and self.event_date:
             return Policy.get_active_policy(self.insured, self.event_date)
 
+    def policy_for(self, services):
+        """Return the policy that answers for services (products) in the
+        case: the operator's choice when they gave a reason, else the
+        automatic one that prefers a policy covering the services"""
+        Policy = Pool().get('assistance.policy')
+        services = [s for s in services if s]
+        if (not services or self.policy_reason
+                or not self.insured or not self.event_date):
+            return self.policy
+        return Policy.get_active_policy(
+            self.insured, self.event_date, services) or self.policy
+
     @fields.depends('insured', 'event_date', 'policy',
         methods=['on_change_with_proposed_policy'])
     def on_change_insured(self):

@@ -35,18 +35,32 @@ class Policy(metaclass=PoolMeta):
             return case_key(case.id)
         return super()._coverage_case_key(case)
 
-    def _coverage_diagnosis(self, case, diagnosis):
-        diagnosis = super()._coverage_diagnosis(case, diagnosis)
-        if diagnosis:
-            return diagnosis
-        if getattr(case, '__name__', None) != CASE_MODEL:
-            case = case_from_key(case)
-        elif case.id is not None and case.id >= 0:
-            # A case built from a client's on_change values may lack its
-            # diagnosis: read the stored case.
-            case = Pool().get(CASE_MODEL)(case.id)
+    @classmethod
+    def _coverage_case_name(cls, case):
+        record = _case_record(case)
+        if record:
+            return record.rec_name
+        return super()._coverage_case_name(case)
+
+    def _coverage_diagnoses(self, case, diagnosis):
+        # The case's coded diagnosis always applies: a text typed on a line
+        # can add a refusal, never lift the case's.
+        diagnoses = super()._coverage_diagnoses(case, diagnosis)
+        case = _case_record(case)
         if case and case.diagnosis:
-            return case.diagnosis.code
+            diagnoses.insert(0, case.diagnosis.code)
+        return diagnoses
+
+
+def _case_record(case):
+    "Return the case of case (a record or a ledger key) or None"
+    if getattr(case, '__name__', None) != CASE_MODEL:
+        return case_from_key(case)
+    if case.id is not None and case.id >= 0:
+        # A case built from a client's on_change values may lack its
+        # diagnosis: read the stored case.
+        return Pool().get(CASE_MODEL)(case.id)
+    return case
 
 
 class ExpenseLine(metaclass=PoolMeta):
@@ -57,14 +71,24 @@ class ExpenseLine(metaclass=PoolMeta):
         domain=[('policy', '=', Eval('policy', -1))],
         states={'readonly': Eval('state') != 'draft'})
 
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # The key is derived from the case only (see preprocess_values).
+        cls.case_key.readonly = True
+
     @fields.depends('case', '_parent_case.policy', 'policy')
     def on_change_case(self):
         if self.case and self.case.policy and not self.policy:
             self.policy = self.case.policy
+        self.case_key = case_key(self.case.id if self.case else None)
 
     @classmethod
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
-        if 'case' in values:
-            values['case_key'] = case_key(values['case'])
+        # A case_key of its own would let a line escape its case's limits.
+        if mode == 'create' or 'case' in values:
+            values['case_key'] = case_key(values.get('case'))
+        else:
+            values.pop('case_key', None)
         return values

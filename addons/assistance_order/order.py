@@ -220,14 +220,29 @@ class Order(Workflow, ModelSQL, ModelView):
     def default_date(cls):
         return Pool().get('ir.date').today()
 
-    @fields.depends('case', '_parent_case.policy', '_parent_case.address',
-        'policy', 'place')
+    @fields.depends('case', '_parent_case.address', 'place',
+        methods=['_choose_policy'])
     def on_change_case(self):
         if self.case:
-            if self.case.policy:
-                self.policy = self.case.policy
+            self._choose_policy()
             if not self.place and self.case.address:
                 self.place = self.case.address
+
+    @fields.depends('case', '_parent_case.policy',
+        '_parent_case.policy_reason', '_parent_case.insured',
+        '_parent_case.event_date', 'lines', 'policy')
+    def _choose_policy(self, keep=False):
+        """Set the case's policy for the services of the lines; with keep,
+        only when it covers more of them than the order's policy"""
+        services = [l.service for l in self.lines or []]
+        policy = self.case.policy_for(services) if self.case else None
+        if not policy:
+            return
+        if (keep and self.policy
+                and policy.covered_services_count(services)
+                <= self.policy.covered_services_count(services)):
+            return
+        self.policy = policy
 
     @fields.depends('case', '_parent_case.insured')
     def on_change_with_insured(self, name=None):
@@ -253,7 +268,8 @@ class Order(Workflow, ModelSQL, ModelView):
                 for l in p.lines})
 
     @fields.depends('lines', 'state', 'policy', 'date', 'case',
-        '_parent_case.diagnosis', methods=['on_change_with_currency'])
+        '_parent_case.diagnosis',
+        methods=['on_change_with_currency', '_choose_policy'])
     def on_change_lines(self):
         """Check the draft's lines again in turn, as saving will: a line
         added or removed on screen changes what the lines after it have
@@ -261,6 +277,9 @@ class Order(Workflow, ModelSQL, ModelView):
         if self.state != 'draft':
             return
         Line = Pool().get('assistance.order.line')
+        # A service only another policy of the insured covers moves the
+        # order to that policy.
+        self._choose_policy(keep=True)
         Line.check_in_turn(self, self.lines)
         # The totals are shown in the policy's currency: the client does
         # not compute it again when on_change_case sets the policy.

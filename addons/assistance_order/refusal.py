@@ -98,9 +98,14 @@ class Refusal(ModelSQL, ModelView):
             self.date = self.case.event_date
         self.on_change_service()
 
-    @fields.depends('case', '_parent_case.id', 'policy', 'service', 'date')
+    @fields.depends('case', '_parent_case.id', '_parent_case.policy',
+        '_parent_case.policy_reason', '_parent_case.insured',
+        '_parent_case.event_date', 'policy', 'service', 'date')
     def on_change_service(self):
         "Take the ground from the engine's decision on the service"
+        if self.case and self.service and self.policy == self.case.policy:
+            # The policy taken from the case: the one for the service.
+            self.policy = self.case.policy_for([self.service]) or self.policy
         if not (self.policy and self.service and self.date):
             return
         decision = self.policy.check_coverage(

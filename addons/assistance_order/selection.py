@@ -136,7 +136,6 @@ class Select(Wizard):
         case = self.record
         values = {
             'case': case.id,
-            'policy': case.policy.id if case.policy else None,
             'date': case.event_date,
             'latitude': case.latitude,
             'longitude': case.longitude,
@@ -145,6 +144,10 @@ class Select(Wizard):
             value = getattr(self.start, name, None)
             if value is not None:
                 values[name] = getattr(value, 'id', value)
+        service = Pool().get('product.product')(values['service']) if (
+            values.get('service')) else None
+        policy = case.policy_for([service])
+        values['policy'] = policy.id if policy else None
         values['results'] = self.find(case, values)
         return values
 
@@ -183,8 +186,9 @@ class Select(Wizard):
             'currency': line.currency.id if line else None,
             'price': row['price'],
             }
-        if line and case.policy:
-            decision = case.policy.check_coverage(
+        policy = case.policy_for([service])
+        if line and policy:
+            decision = policy.check_coverage(
                 service, date, Decimal(1), row['price'], case=case)
             values.update({
                     'coverage_status': decision.status,
@@ -219,6 +223,7 @@ class Select(Wizard):
         case = self.record
         order = Order(case=case, provider=row.provider, date=self.start.date)
         order.on_change_case()
+        order.policy = case.policy_for([self.start.service]) or order.policy
         order.provider_address = row.address
         order.save()
         if self.start.service and row.price_list_line:

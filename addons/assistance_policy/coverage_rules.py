@@ -22,7 +22,9 @@ MEASURES = ['amount', 'quantity', 'days']
 NO_POLICY = 'no_policy'
 OUTSIDE_PROGRAM = 'outside_program'
 EXCLUDED = 'excluded'
+# A limit refuses the request (exhausted) or cuts it (partly covered).
 LIMIT = 'limit'
+LIMIT_PARTIAL = 'limit_partial'
 
 
 def window(period, date, term_start, term_end):
@@ -102,6 +104,12 @@ def icd_matches(code, ranges):
                     and key[2].startswith(single[2])):
                 return True
     return False
+
+
+def diagnoses_match(diagnoses, ranges):
+    """Tell whether any of diagnoses (codes or None) falls in ranges: each
+    diagnosis of a request can only add a refusal, never remove one"""
+    return any(icd_matches(d, ranges) for d in diagnoses if d)
 
 
 def icd_ranges_valid(ranges):
@@ -239,6 +247,18 @@ def limit_uses(limits, quantity, amount):
     return tuple(uses)
 
 
+def limit_reason(status, biting):
+    """Return the reason and its arguments of a decision of status whose
+    biting limit (or None) refused or cut it"""
+    if biting is None or status == 'covered':
+        return None, {}
+    reason = LIMIT if status == 'refused' else LIMIT_PARTIAL
+    return reason, {
+        'limit': biting.label, 'measure': biting.measure,
+        'remaining': biting.remaining, 'value': biting.value,
+        }
+
+
 def decide(quantity, unit_price, limits=(), deductibles=(), digits=2):
     """Return the decision on a covered service given the limits and
     deductibles of its path.
@@ -263,9 +283,7 @@ def decide(quantity, unit_price, limits=(), deductibles=(), digits=2):
         status = 'covered'
     else:
         status = 'partial'
-    reason, reason_args = None, {}
-    if biting is not None and status != 'covered':
-        reason, reason_args = LIMIT, {'limit': biting.label}
+    reason, reason_args = limit_reason(status, biting)
     return Decision(
         status, reason, reason_args, quantity, requested, qty, amount,
         deductible, requested - amount - deductible,

@@ -72,12 +72,19 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
     def _coverage_case_key(cls, case):
         "Return the ledger's key of case; override where cases are records"
         if case is None or isinstance(case, str):
-            return case
+            # An empty key (a cleared field) is no case.
+            return case or None
         return f'{case.__name__},{case.id}'
 
-    def _coverage_diagnosis(self, case, diagnosis):
-        "Return the diagnosis for the exclusions; override to read the case"
-        return diagnosis
+    @classmethod
+    def _coverage_case_name(cls, case):
+        "Return the case in words for messages; override for case records"
+        return case if isinstance(case, str) else None
+
+    def _coverage_diagnoses(self, case, diagnosis):
+        """Return the diagnoses the exclusions check, the request's own
+        diagnosis among them; override to add the case's"""
+        return [diagnosis] if diagnosis else []
 
     def coverage_structure(self):
         return path.contract_structure(self.contract.id)
@@ -91,8 +98,13 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             if structure.options[option_id][1] & ancestors:
                 return option_id
 
-    def find_exclusion(self, service_id, ancestors, diagnosis=None):
-        "Return the label of the first exclusion that refuses the service"
+    def covered_services_count(self, services):
+        "Return how many of services the package of the policy covers"
+        return sum(1 for s in services if self.find_option(s.id))
+
+    def find_exclusion(self, service_id, ancestors, diagnoses=()):
+        """Return the label of the first exclusion that refuses the service
+        for any of diagnoses"""
         exclusions = path.general_exclusions(self.contract.company.id) + (
             self.coverage_structure().exclusions)
         for exclusion in exclusions:
@@ -103,8 +115,8 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             elif exclusion.kind == 'category':
                 refused = exclusion.category in ancestors
             else:
-                refused = bool(diagnosis) and rules.icd_matches(
-                    diagnosis, exclusion.diagnoses)
+                refused = rules.diagnoses_match(
+                    diagnoses, exclusion.diagnoses)
             if refused:
                 return exclusion.label
 
@@ -207,7 +219,7 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
                 date=date.strftime('%d.%m.%Y'))
         ancestors = path.service_ancestors(service.id)
         exclusion = self.find_exclusion(service.id, ancestors,
-            self._coverage_diagnosis(case, diagnosis))
+            self._coverage_diagnoses(case, diagnosis))
         if exclusion:
             return refuse(rules.EXCLUDED, exclusion=exclusion)
         option_id = self.find_option(service.id, ancestors)
@@ -223,7 +235,13 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             date, limits, deductibles, case_key, pending)
         decision = rules.decide(
             quantity, unit_price, limit_states, deductible_states, digits)
-        return self._with_message(replace(decision, option=option_id))
+        decision = replace(decision, option=option_id)
+        if decision.reason and any(l.id == decision.biting
+                and l.values['period'] == 'case' for l in limits):
+            decision = replace(decision, reason_args={
+                    **decision.reason_args,
+                    'case': self._coverage_case_name(case)})
+        return self._with_message(decision)
 
     def pending_consumption(self, service, date, decision, case=None):
         """Return what decision (of check_coverage) will consume once
@@ -243,10 +261,26 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
     def _with_message(self, decision):
         message = ''
         if decision.reason:
+            args = dict(decision.reason_args)
+            suffix = '_case' if args.get('case') else ''
+            for name in ['remaining', 'value']:
+                if name in args:
+                    args[name] = self._format_limit_value(
+                        args[name], args['measure'])
             message = gettext(
-                f'assistance_policy.msg_coverage_{decision.reason}',
-                **decision.reason_args)
+                f'assistance_policy.msg_coverage_{decision.reason}{suffix}',
+                **args)
         return replace(decision, message=message)
+
+    def _format_limit_value(self, value, measure):
+        "Return value of a limit of measure in the user's language"
+        Lang = Pool().get('ir.lang')
+        if measure == 'amount':
+            digits = self.contract.currency.digits
+        else:
+            # Sessions and days are whole numbers.
+            digits = 0 if value == value.to_integral_value() else 2
+        return Lang.get().format_number(value, digits)
 
     @classmethod
     def lock_coverage(cls, requests):

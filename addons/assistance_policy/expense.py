@@ -4,10 +4,11 @@
 import datetime as dt
 from decimal import Decimal
 
-from sql import Literal
+from sql import Cast, Literal
 from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case, Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.modules.currency.fields import Monetary
@@ -493,6 +494,8 @@ class ExpenseLine(ModelSQL, ModelView):
         for spec in specs:
             condition = cls._spec_condition(line, spec)
             if spec['measure'] == 'days':
+                # A refused line (nothing covered) uses no day.
+                condition &= cls._covered_condition(line)
                 columns.append(Count(
                         Case((condition, line.date)), distinct=True))
                 columns.append(Max(Case(
@@ -530,7 +533,7 @@ class ExpenseLine(ModelSQL, ModelView):
         if spec['measure'] != 'days':
             return consumed + sum(
                 (p[spec['measure']] for p in pending), Decimal(0)), counted
-        days = {p['date'] for p in pending}
+        days = {p['date'] for p in pending if p['quantity'] > 0}
         if spec['date'] in days:
             counted = True
         days -= cls._ledger_days(policy, spec, days)
@@ -538,7 +541,8 @@ class ExpenseLine(ModelSQL, ModelView):
 
     @classmethod
     def _ledger_days(cls, policy, spec, days):
-        "Return the days among days that the ledger counts for spec"
+        """Return the days among days that the ledger counts for spec: those
+        of a line that covered some quantity"""
         if not days:
             return set()
         line = cls.__table__()
@@ -549,10 +553,20 @@ class ExpenseLine(ModelSQL, ModelView):
                 where=line.state.in_(CONSUMING)
                 & (getattr(line, column) == value)
                 & cls._spec_condition(line, spec)
+                & cls._covered_condition(line)
                 & line.date.in_(sorted(days)),
                 group_by=[line.date]))
         return {d if isinstance(d, dt.date) else dt.date.fromisoformat(d)
             for d, in cursor}
+
+    @classmethod
+    def _covered_condition(cls, line):
+        "The condition of the lines that covered some quantity"
+        column = line.covered_quantity
+        if backend.name == 'sqlite':
+            # Decimal is stored as bytes: compare it as a number.
+            column = Cast(column, cls.covered_quantity.sql_type().base)
+        return column > 0
 
     @staticmethod
     def _spec_condition(line, spec):

@@ -245,29 +245,38 @@ class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
             ]
 
     @classmethod
-    def get_active_policies(cls, insured, date=None):
+    def get_active_policies(cls, insured, date=None, services=None):
         """Return the policies of insured in force on date (default today),
-        the most relevant first: the latest period, then the latest record."""
+        the most relevant first: those whose package covers most of services
+        (products, when known), then the latest period, the latest record."""
         if date is None:
             date = Pool().get('ir.date').today()
-        return cls.search(
+        policies = cls.search(
             [('insured', '=', insured.id if insured else None)]
             + cls._active_domain(date),
             order=[('start_date', 'DESC'), ('id', 'DESC')])
+        if services and len(policies) > 1:
+            # A stable sort keeps the latest first among equals.
+            policies.sort(key=lambda p: -p.covered_services_count(services))
+        return policies
 
     @classmethod
-    def get_active_policy(cls, insured, date=None):
+    def get_active_policy(cls, insured, date=None, services=None):
         "Return the policy of insured in force on date or None (POL-4)"
-        policies = cls.get_active_policies(insured, date)
+        policies = cls.get_active_policies(insured, date, services)
         return policies[0] if policies else None
 
     @classmethod
-    def active_policy_ids(cls, insured_ids, date=None):
-        "Return for each insured id the id of its policy in force or None"
-        Party = Pool().get('party.party')
+    def active_policy_ids(cls, insured_ids, date=None, service_id=None):
+        """Return for each insured id the id of its policy in force or None,
+        preferring one that covers the service of id service_id"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Product = pool.get('product.product')
+        services = [Product(service_id)] if service_id is not None else None
         result = []
         for insured in Party.browse(insured_ids):
-            policy = cls.get_active_policy(insured, date)
+            policy = cls.get_active_policy(insured, date, services)
             result.append(policy.id if policy else None)
         return result
 

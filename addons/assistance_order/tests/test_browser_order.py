@@ -131,7 +131,10 @@ def test_second_line_on_screen_shows_what_the_first_leaves(demo, tmp_path):
     assert (two["Покрытие"], money(two["Покрывает страховщик"]),
         money(two["Оплачивает застрахованный"])) == (
         "Отказ", 0, SECOND_PRICE), two
-    assert two["Причина"] == f"Лимит «{LIMIT_NAME}» исчерпан.", two
+    # The per-case limit names the case: "number — insured".
+    assert two["Причина"].startswith(
+        f"Лимит «{LIMIT_NAME}» по делу «{number} — "), two
+    assert two["Причина"].endswith("» исчерпан."), two
     totals = {k: money(v) for k, v in screens['second']['totals'].items()}
     assert totals == {
         'amount': FIRST_PRICE + SECOND_PRICE,

@@ -102,6 +102,23 @@ class IcdTest(unittest.TestCase):
         self.assertFalse(icd_ranges_valid(''))
         self.assertFalse(icd_ranges_valid('psychiatry'))
 
+    def test_diagnoses_only_add_refusals(self):
+        "A second diagnosis of a request adds a refusal, never lifts one"
+        self.assertTrue(rules.diagnoses_match(['F32.0', 'J06.9'], 'F00-F99'))
+        self.assertTrue(rules.diagnoses_match(['J10.1', 'F32.0'], 'F00-F99'))
+        self.assertTrue(rules.diagnoses_match(['F32.0', None], 'F00-F99'))
+        self.assertFalse(rules.diagnoses_match(['J10.1', 'J06.9'], 'F00-F99'))
+        self.assertFalse(rules.diagnoses_match([], 'F00-F99'))
+
+    @given(st.lists(st.sampled_from(
+                ['F32.0', 'J06.9', 'J10.1', 'F99', 'Z30.1', None, 'текст'])),
+        st.sampled_from(['F32.0', 'J06.9', None, 'текст']))
+    def test_diagnosis_added_keeps_refusal(self, diagnoses, extra):
+        for ranges in ['F00-F99', 'J00-J99, Z30.1']:
+            if rules.diagnoses_match(diagnoses, ranges):
+                self.assertTrue(
+                    rules.diagnoses_match(diagnoses + [extra], ranges))
+
 
 class DecideTest(unittest.TestCase):
     "The decision for each measure, deductible kind and partial coverage"
@@ -122,14 +139,20 @@ class DecideTest(unittest.TestCase):
         self.assertEqual(decision.covered_quantity, 2)
         self.assertEqual(decision.covered_amount, D('4000.00'))
         self.assertEqual(decision.insured_amount, D('2000.00'))
-        self.assertEqual(decision.reason, rules.LIMIT)
+        self.assertEqual(decision.reason, rules.LIMIT_PARTIAL)
+        self.assertEqual(decision.reason_args, {
+                'limit': 'L', 'measure': 'quantity', 'remaining': D(2),
+                'value': D(10)})
         self.assertEqual(decision.biting, 'L')
 
     def test_quantity_limit_exhausted(self):
         decision = decide(1, 2000, [limit('quantity', 2, 2)])
         self.assertTrue(decision.refused)
         self.assertEqual(decision.insured_amount, D('2000.00'))
-        self.assertEqual(decision.reason_args, {'limit': 'L'})
+        self.assertEqual(decision.reason, rules.LIMIT)
+        self.assertEqual(decision.reason_args, {
+                'limit': 'L', 'measure': 'quantity', 'remaining': D(0),
+                'value': D(2)})
 
     def test_amount_limit(self):
         "100 000 per case, 95 000 used"
@@ -138,6 +161,8 @@ class DecideTest(unittest.TestCase):
         self.assertEqual(decision.covered_amount, D(5000))
         self.assertEqual(decision.insured_amount, D('3000.00'))
         self.assertEqual(decision.limits[0].remaining_after, 0)
+        self.assertEqual(decision.reason, rules.LIMIT_PARTIAL)
+        self.assertEqual(decision.reason_args['remaining'], D(5000))
 
     def test_days_limit(self):
         "3 days per month: a new day needs a free day, a counted day not"
@@ -243,6 +268,11 @@ class DecidePropertyTest(unittest.TestCase):
                 elif limit.measure == 'quantity':
                     self.assertLessEqual(
                         decision.covered_quantity, limit.remaining)
+            # A limit that cuts the request is partial, not exhausted.
+            self.assertEqual(decision.reason, {
+                    'covered': None, 'partial': rules.LIMIT_PARTIAL,
+                    'refused': rules.LIMIT}[decision.status]
+                if decision.biting is not None else None)
             limits = rules.consume(limits, decision)
             if decision.covered_quantity > 0:
                 days.add(day)

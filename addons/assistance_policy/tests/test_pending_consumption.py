@@ -93,3 +93,14 @@ class PendingConsumptionTest(unittest.TestCase):
             (Decimal('1'), False), [pending(date=dt.date(2025, 3, 12))])
         self.assertEqual(consumed, Decimal('2'))
         self.assertTrue(counted)
+
+    def test_days_of_refused_lines_not_counted(self):
+        """A pending line that covered nothing uses no day, not even the
+        request's day (issue #12)"""
+        entries = [pending(date=dt.date(2025, 3, 1), quantity=Decimal(0)),
+            pending(date=dt.date(2025, 3, 12), quantity=Decimal(0)),
+            pending(date=dt.date(2025, 3, 2))]
+        (consumed, counted), _ = add(spec(measure='days'),
+            (Decimal('1'), False), entries)
+        self.assertEqual(consumed, Decimal('2'))
+        self.assertFalse(counted)
