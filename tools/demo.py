@@ -139,6 +139,7 @@ class DemoData:
     def run(self):
         self.setup_admin()
         self.company = self.create_company()
+        self.create_accounting()
         self.categories = self.create_services()
         insurers = self.create_insurers()
         people = self.create_people()
@@ -148,6 +149,7 @@ class DemoData:
         self.create_cases()
         self.create_providers()
         self.create_orders()
+        self.deliver_orders()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -182,6 +184,31 @@ class DemoData:
         Company = self.model('company.company')
         company, = Company.find()
         return company
+
+    def billing_active(self):
+        Module = self.model('ir.module')
+        return bool(Module.find([('name', '=', 'assistance_billing'),
+                    ('state', '=', 'activated')]))
+
+    def create_accounting(self):
+        """The Russian chart through Tryton's wizard (it also sets the
+        billing configuration) and this year's fiscal year with monthly
+        periods (ACC-1)"""
+        if not self.billing_active():
+            return
+        from trytond.modules.account.tests.tools import create_fiscalyear
+        from trytond.modules.account_invoice.tests.tools import (
+            set_fiscalyear_invoice_sequences)
+        from trytond.modules.assistance_billing.tests.tools import (
+            create_chart_ru)
+        create_chart_ru(self.company, config=self.config)
+        year = self.today.year
+        # The tools find the sequence types by their English names.
+        with self.config.set_context(language='en'):
+            fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(
+                    self.company, (dt.date(year, 1, 1), dt.date(year, 12, 31)),
+                    config=self.config), config=self.config)
+        fiscalyear.click('create_period')
 
     def create_services(self):
         Category = self.model('product.category')
@@ -381,7 +408,7 @@ class DemoData:
         Product = self.model('product.product')
         services = [Product.find([('name', '=', n)])[0] for n in [
                 "Сеанс массажа", "Приём терапевта", "Анализ крови общий"]]
-        for policy in policies:
+        for index, policy in enumerate(policies):
             expense = Expense(policy=policy, date=policy.start_date
                 + dt.timedelta(days=self.random.randrange(0, 60)),
                 description="Обращение в клинику")
@@ -390,6 +417,9 @@ class DemoData:
                 line.quantity = Decimal(self.random.randrange(1, 6))
             expense.save()
             expense.click('declare')
+            # Half the reimbursements are paid: actual, accrued to the insured.
+            if index % 2:
+                expense.click('confirm')
 
     # One demo user per role: login → (name, groups as module.fs_id).  The
     # accountant also gets the ledger's own group to reach the accounting.
@@ -626,6 +656,35 @@ class DemoData:
         second = order(cases[1], dentist, ["Лечение кариеса"])
         if second.refused:
             second.click('refuse')
+
+    def deliver_orders(self):
+        """Two orders delivered and their expense lines actual: the
+        accountant sees the accruals on 76.05 per provider, or per head
+        office for a subsidiary (ACC-1)"""
+        if not self.billing_active():
+            return
+        Order = self.model('assistance.order')
+        Party = self.model('party.party')
+        Product = self.model('product.product')
+        ExpenseLine = self.model('assistance.expense.line')
+        cases = [o.case for o in Order.find([('state', '=', 'confirmed')])]
+        for case, name, services in zip(cases * 2, [
+                    "Клиника «Медицина на Тверской»",
+                    "Поликлиника «Здоровье» на Арбате"], [
+                    ["Приём невролога", "Анализ крови общий"],
+                    ["Приём терапевта"]]):
+            provider, = Party.find([('name', '=', name)])
+            order = Order(case=case, provider=provider, date=self.today)
+            for service in services:
+                order.lines.new(service=Product.find([
+                            ('name', '=', service)])[0])
+            order.save()
+            if order.refused:
+                continue
+            order.click('confirm')
+            order.click('deliver')
+            ExpenseLine.click(
+                [l.expense_line for l in order.lines], 'mark_actual')
 
 
 def load_demo_data(config_file, name, persons):
