@@ -21,3 +21,7 @@ class CoverageValidationError(ValidationError):
 
 class ExpenseAccessError(AccessError):
     pass
+
+
+class RPCAccessError(AccessError):
+    pass

@@ -11,6 +11,7 @@ from trytond.rpc import RPC
 
 from .contract import DatePeriodMixin
 from .exceptions import PolicyValidationError
+from .rpc_access import rpc_access
 
 
 class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
@@ -262,8 +263,10 @@ class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
         return policies[0] if policies else None
 
     @classmethod
+    @rpc_access()
     def active_policy_ids(cls, insured_ids, date=None):
-        "Return for each insured id the id of its policy in force or None"
+        """Return for each insured id the id of its policy in force or None
+        (the policies hidden by the record rules are not searched)"""
         Party = Pool().get('party.party')
         result = []
         for insured in Party.browse(insured_ids):
