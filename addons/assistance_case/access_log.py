@@ -127,3 +127,15 @@ class Case(metaclass=PoolMeta):
         if (medical and ids and transaction.user
                 and transaction.check_access):
             Pool().get('assistance.case.access_log').log_reads(ids, medical)
+
+
+class Questionnaire(metaclass=PoolMeta):
+    __name__ = 'assistance.case.questionnaire'
+
+    @classmethod
+    def execute(cls, ids, data):
+        # The questionnaire prints the medical fields of the cases.
+        result = super().execute(ids, data)
+        Case = Pool().get('assistance.case')
+        Case._log_medical_reads(list(map(int, ids)), Case._medical_fields())
+        return result
