@@ -3,10 +3,11 @@
 """The log of the reads of medical data (152-FZ, issue #12).
 
 Each read of the medical fields of cases by a user through RPC (read,
-search_read, export) writes one row per case: who, when, which case, which
-fields.  Reads by root and by the server's own code (no access checking)
-are not logged.  The log is append-only and read by department heads."""
-import datetime as dt
+search_read, export, the printed questionnaire) writes one row per case:
+who, when, which case, which fields.  Reads by root and by the server's own
+code (no access checking) are not logged.  The log is append-only and read
+by department heads."""
+from sql.functions import CurrentTimestamp
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -84,7 +85,8 @@ class AccessLog(ModelSQL, ModelView):
     @classmethod
     def _insert_reads(cls, transaction, case_ids, field_names):
         table = cls.__table__()
-        user, now = transaction.user, dt.datetime.now()
+        # The time of the database, as for create_date.
+        user, now = transaction.user, CurrentTimestamp()
         names = ','.join(sorted(field_names))
         cursor = transaction.connection.cursor()
         for sub in grouped_slice(sorted(set(case_ids)), LOG_ROWS):
@@ -106,9 +108,9 @@ class Case(metaclass=PoolMeta):
     @classmethod
     def read(cls, ids, fields_names):
         result = super().read(ids, fields_names)
-        names = {f.split('.', 1)[0] for f in fields_names} if fields_names \
-            else set(cls._fields)
-        cls._log_medical_reads(ids, names)
+        # 'diagnosis.code' and 'diagnosis:string' read the diagnosis too.
+        cls._log_medical_reads(ids, {f.split('.', 1)[0].split(':', 1)[0]
+                for f in fields_names or []})
         return result
 
     @classmethod
