@@ -4,6 +4,7 @@
 import datetime as dt
 
 from trytond.i18n import gettext
+from trytond.modules.assistance_policy.rpc_access import rpc_access
 from trytond.model import (
     DeactivableMixin, Index, ModelSingleton, ModelSQL, ModelView, Workflow,
     fields)
@@ -484,6 +485,7 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
         pass
 
     @classmethod
+    @rpc_access('party.party', 'assistance.policy')
     def incoming_call(cls, phone, operator=None):
         """RPC for a phone system: identify the caller by phone, notify the
         operator (default the calling user) and return the candidates with

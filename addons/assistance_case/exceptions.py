@@ -18,3 +18,7 @@ class TaskAccessError(AccessError):
 
 class SurveyValidationError(ValidationError):
     pass
+
+
+class AccessLogError(AccessError):
+    pass

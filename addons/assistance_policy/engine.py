@@ -20,6 +20,7 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from . import coverage_path as path
 from . import coverage_rules as rules
 from .coverage import PERIODS
+from .rpc_access import rpc_access
 
 
 class CoverageVersionMixin:
@@ -307,10 +308,13 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
             Limit.bump_coverage_version(sorted(limits))
 
     @classmethod
+    @rpc_access('product.product')
     def coverage_check(cls, ids, service_id, date, quantity, unit_price,
             case_key=None, diagnosis=None):
         "RPC: return the decision for each policy as a dictionary"
         Product = Pool().get('product.product')
+        # As for a button: a policy hidden by the record rules is an error.
+        cls.read(ids, ['id'])
         service = Product(service_id)
         return [decision_dict(policy.check_coverage(
                     service, date, quantity, unit_price, case_key, diagnosis))

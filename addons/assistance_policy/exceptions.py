@@ -25,3 +25,7 @@ class ExpenseAccessError(AccessError):
 
 class ExpenseValidationError(ValidationError):
     pass
+
+
+class RPCAccessError(AccessError):
+    pass

@@ -25,6 +25,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
 from . import policy_import_rules as rules
+from .rpc_access import readable_ids, rpc_access, rule_query
 
 # How many corrections of a misspelt word are tried, and how close they must
 # be (pg_trgm's similarity).
@@ -392,6 +393,7 @@ class Party(metaclass=PoolMeta):
         return result
 
     @classmethod
+    @rpc_access('assistance.policy')
     def identify(cls, text, date=None, limit=20):
         """Find the insured persons an operator's search text may mean.
 
@@ -411,8 +413,14 @@ class Party(metaclass=PoolMeta):
         query = rules.parse_query(text)
         policies = {}
         scores = cls._identify_scores(query, limit, policies)
+        # Only the persons and policies the caller's record rules show him.
+        readable = readable_ids(cls.__name__, scores)
+        scores = {i: s for i, s in scores.items() if i in readable}
         if not scores:
             return []
+        policy_rule = rule_query(Policy.__name__)
+        if policy_rule is not None:
+            policies = Policy.readable_policy_rows(list(scores), policy_rule)
         current = Policy.current_policy_ids(list(scores), date, policies)
         ranked = sorted(scores.items(), key=lambda x: (
                 not current.get(x[0], (None, False))[1], -x[1][0], x[0]))
@@ -463,6 +471,10 @@ class Party(metaclass=PoolMeta):
         where = policy.number_key == key
         if birth_date:
             where &= party.birth_date == birth_date
+        # A policy hidden by a record rule tells nothing of its insured.
+        policy_rule = rule_query(Policy.__name__)
+        if policy_rule is not None:
+            where &= policy.id.in_(policy_rule)
         return policy.join(party,
             condition=policy.insured == party.id).select(
             policy.insured.as_('id'), Literal('number').as_('matched'),
@@ -783,6 +795,22 @@ class Policy(metaclass=PoolMeta):
         return {insured: (cls(id_) if id_ else None, active)
             for insured, (id_, active) in cls.current_policy_ids(
                 insured_ids, date).items()}
+
+    @classmethod
+    def readable_policy_rows(cls, insured_ids, query):
+        """Return insured id → the rows (as current_policy_ids knows them) of
+        its policies among the ids of query, one entry for each insured"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        rows = {i: [] for i in insured_ids}
+        for sub in rules.chunks(insured_ids, 1000):
+            cursor.execute(*table.select(
+                    table.insured, table.id, table.state, table.start_date,
+                    table.end_date,
+                    where=table.insured.in_(sub) & table.id.in_(query)))
+            for row in cursor:
+                rows[row[0]].append(row)
+        return rows
 
     @classmethod
     def current_policy_ids(cls, insured_ids, date, known=None):

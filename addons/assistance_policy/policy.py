@@ -11,6 +11,7 @@ from trytond.rpc import RPC
 
 from .contract import DatePeriodMixin
 from .exceptions import PolicyValidationError
+from .rpc_access import rpc_access
 
 
 class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
@@ -267,9 +268,11 @@ class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
         return policies[0] if policies else None
 
     @classmethod
+    @rpc_access()
     def active_policy_ids(cls, insured_ids, date=None, service_id=None):
         """Return for each insured id the id of its policy in force or None,
-        preferring one that covers the service of id service_id"""
+        preferring one that covers the service of id service_id (the policies
+        hidden by the record rules are not searched)"""
         pool = Pool()
         Party = pool.get('party.party')
         Product = pool.get('product.product')
