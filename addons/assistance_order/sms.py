@@ -2,21 +2,33 @@
 # this repository contains the full copyright notices and license terms.
 """The SMS outbox (ORD-4): messages to the insured sent through Kannel.
 
-A message is created *queued* and handed to the task queue; the task sends
-it through Kannel's smsbox.  A gateway that is down leaves the message
-queued with the next attempt later (the cron job resends it), so the outbox
-never loses a message; after the last attempt it is *failed* and can be
-queued again by hand.  Kannel calls our dlr-url (routes.py) with the
-delivery reports, which mark the message *delivered* or *rejected*."""
+A message is created *queued* and handed to the task queue, which runs
+after the commit of the transaction that queued it (an order's confirmation
+and its locks are over by then).  The task sends it through Kannel's
+smsbox, see Sms.send: the call to Kannel is made outside any transaction
+that writes or locks, between two short transactions of its own.  A gateway
+that is down leaves the message queued with the next attempt later (the
+cron job resends it), so the outbox never loses a message; after the last
+attempt it is *failed* and can be queued again by hand.  Kannel calls our
+dlr-url (routes.py) with the delivery reports, which mark the message
+*delivered* or *rejected*.
+
+A message is never sent twice by itself: a message whose acceptance by
+Kannel is unknown (its answer lost, or not recorded because the process
+stopped) is *not confirmed* and is not retried; its delivery report, keyed
+by the gateway id, still settles it, and the operator decides to send it
+again.  (We prefer a message the operator must check to a message the
+insured gets twice: Kannel has no idempotency key to ask it.)"""
 import datetime as dt
 import uuid
 
 import trytond.config as config
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 
 from . import sms_gateway
 from .exceptions import SmsValidationError
@@ -68,6 +80,8 @@ class Sms(Workflow, ModelSQL, ModelView):
         help="The document the message informs about.")
     state = fields.Selection([
             ('queued', "Queued"),
+            ('sending', "Sending"),
+            ('unconfirmed', "Not Confirmed"),
             ('sent', "Sent"),
             ('delivered', "Delivered"),
             ('rejected', "Not Delivered"),
@@ -78,6 +92,9 @@ class Sms(Workflow, ModelSQL, ModelView):
         "Next Attempt", readonly=True,
         help="When the outbox tries again to hand the message to the "
         "gateway.")
+    attempted_at = fields.DateTime(
+        "Attempted at", readonly=True,
+        help="When the outbox last handed the message to the gateway.")
     last_error = fields.Text("Last Error", readonly=True)
     gateway_id = fields.Char(
         "Gateway ID", readonly=True, required=True, strip=False,
@@ -107,23 +124,34 @@ class Sms(Workflow, ModelSQL, ModelView):
             ('id', 'DESC'),
             ]
         cls._transitions |= {
+            ('queued', 'sending'),
+            ('sending', 'sent'),
+            ('sending', 'queued'),
+            ('sending', 'failed'),
+            ('sending', 'unconfirmed'),
+            ('unconfirmed', 'sent'),
             ('queued', 'sent'),
-            ('queued', 'failed'),
             ('failed', 'queued'),
             ('rejected', 'queued'),
+            ('unconfirmed', 'queued'),
             # Delivery reports: a message whose send we never heard of
             # (timed out, failed) may still reach the phone.
             ('queued', 'delivered'),
+            ('sending', 'delivered'),
+            ('unconfirmed', 'delivered'),
             ('sent', 'delivered'),
             ('failed', 'delivered'),
             ('rejected', 'delivered'),
             ('queued', 'rejected'),
+            ('sending', 'rejected'),
+            ('unconfirmed', 'rejected'),
             ('sent', 'rejected'),
             ('failed', 'rejected'),
             }
         cls._buttons.update({
                 'retry': {
-                    'invisible': ~Eval('state').in_(['failed', 'rejected']),
+                    'invisible': ~Eval('state').in_(
+                        ['failed', 'rejected', 'unconfirmed']),
                     'depends': ['state'],
                     'icon': 'tryton-refresh',
                     },
@@ -203,6 +231,7 @@ class Sms(Workflow, ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         default.setdefault('attempts', 0)
         default.setdefault('next_attempt', None)
+        default.setdefault('attempted_at', None)
         default.setdefault('last_error', None)
         default.setdefault('gateway_id', lambda data: _new_gateway_id())
         default.setdefault('delivery_report', None)
@@ -253,43 +282,92 @@ class Sms(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def send(cls, messages):
-        "Hand the queued messages to the gateway (a task of the queue)"
-        # Locked first: a concurrent task or delivery report waits for us.
-        cls.lock(messages)
-        messages = [m for m in cls.browse(messages) if m.state == 'queued']
-        settings = gateway_settings()
-        for message in messages:
-            message._send(settings)
+        """Hand the queued messages to the gateway (a task of the queue).
 
-    def _send(self, settings):
-        cls = self.__class__
+        For each message: a short transaction of its own marks it *sending*
+        with the number of the attempt and commits; the gateway is called
+        with nothing locked nor written; another short transaction records
+        the outcome of that attempt.  A task that runs again (trytond
+        retries a transaction that failed to serialise, the cron takes over
+        a lost task) finds the message no longer queued and leaves it."""
+        settings = gateway_settings()
+        for message_id in list(map(int, messages)):
+            started = in_own_transaction(
+                cls._start_attempt, message_id, settings)
+            if started is None:
+                continue
+            attempt, url = started
+            try:
+                sms_gateway.send(url, settings.timeout)
+            except sms_gateway.GatewayError as error:
+                outcome = error
+            else:
+                outcome = None
+            in_own_transaction(
+                cls._record_attempt, message_id, attempt, outcome, settings)
+
+    @classmethod
+    def _start_attempt(cls, message_id, settings):
+        """Mark the message sending; return the attempt (its number and
+        time) and the URL to call, or None when it is not queued any more"""
+        message = cls(message_id)
+        # Locked: a concurrent task or the cron waits for us, then sees it.
+        cls.lock([message])
+        if message.state != 'queued':
+            return None
+        # Its number and time tell this attempt from one made after a retry
+        # by hand (which starts counting again); stored to the second.
+        attempt = (
+            message.attempts + 1, dt.datetime.now().replace(microsecond=0))
+        cls.start_sending([message])
+        cls.write([message], {
+                'attempts': attempt[0],
+                'attempted_at': attempt[1],
+                'next_attempt': None,
+                })
         database = Transaction().database.name
         url = sms_gateway.sendsms_url(
-            settings, self.phone, self.text,
+            settings, message.phone, message.text,
             dlr_url=sms_gateway.dlr_callback(
-                settings.dlr_url, database, self.gateway_id))
+                settings.dlr_url, database, message.gateway_id))
+        return attempt, url
+
+    @classmethod
+    def _record_attempt(cls, message_id, attempt, error, settings):
+        "Record the outcome of the attempt (error None: the gateway took it)"
+        message = cls(message_id)
+        cls.lock([message])
+        if (message.attempts, message.attempted_at) != attempt:
+            return  # sent again by hand since: that attempt owns it
         now = dt.datetime.now()
-        try:
-            sms_gateway.send(url, settings.timeout)
-        except sms_gateway.GatewayError as error:
-            attempts = self.attempts + 1
-            next_attempt = sms_gateway.next_attempt(now, attempts, settings)
-            cls.write([self], {
-                    'attempts': attempts,
-                    'next_attempt': next_attempt,
-                    'last_error': str(error),
-                    })
-            if next_attempt is None:
-                cls.fail([cls(self.id)])
+        if error is None:
+            cls.write([message], {'last_error': None, 'sent_at': now})
+            # Its delivery report may have come first: it knows more.
+            cls.sent([cls(message_id)])
+        elif message.state != 'sending':
+            return
+        elif error.maybe_accepted:
+            cls.unconfirm([message], str(error))
         else:
-            cls.write([self], {
-                    'attempts': self.attempts + 1,
-                    'last_error': None,
-                    'sent_at': now,
-                    })
-            # Read the state again: on SQLite a delivery report may have
-            # been written while we waited for the gateway's answer.
-            cls.sent([cls(self.id)])
+            next_attempt = sms_gateway.next_attempt(
+                now, message.attempts, settings)
+            if next_attempt is None:
+                cls.fail([message], str(error))
+            else:
+                cls.requeue([message], next_attempt, str(error))
+
+    @classmethod
+    @Workflow.transition('sending')
+    def start_sending(cls, messages):
+        pass
+
+    @classmethod
+    @Workflow.transition('queued')
+    def requeue(cls, messages, next_attempt, error):
+        cls.write(messages, {
+                'next_attempt': next_attempt,
+                'last_error': error,
+                })
 
     @classmethod
     @Workflow.transition('sent')
@@ -298,13 +376,35 @@ class Sms(Workflow, ModelSQL, ModelView):
 
     @classmethod
     @Workflow.transition('failed')
-    def fail(cls, messages):
-        cls.write(messages, {'next_attempt': None})
+    def fail(cls, messages, error):
+        cls.write(messages, {'next_attempt': None, 'last_error': error})
+
+    @classmethod
+    @Workflow.transition('unconfirmed')
+    def unconfirm(cls, messages, error):
+        """Set aside the messages the gateway may have taken, never to be
+        sent again by themselves: the insured must not get one twice"""
+        cls.write(messages, {'next_attempt': None, 'last_error': error})
+
+    @classmethod
+    def _sending_timeout(cls):
+        "Return after how long a message still sending has lost its outcome"
+        settings = gateway_settings()
+        return dt.timedelta(
+            seconds=settings.timeout + settings.retry_delay)
 
     @classmethod
     def send_due(cls):
-        "Queue again the messages whose next attempt has come (cron)"
+        """Queue again the messages whose next attempt has come and set
+        aside those whose sending never recorded its outcome (cron)"""
         now = dt.datetime.now()
+        lost = cls.search([
+                ('state', '=', 'sending'),
+                ('attempted_at', '<=', now - cls._sending_timeout()),
+                ])
+        if lost:
+            cls.unconfirm(lost, gettext(
+                    'assistance_order.msg_sms_outcome_lost'))
         messages = cls.search([
                 ('state', '=', 'queued'),
                 ['OR',
@@ -320,8 +420,10 @@ class Sms(Workflow, ModelSQL, ModelView):
     def receive_delivery_report(cls, gateway_id, dlr_type, answer=''):
         """Apply Kannel's delivery report to the message of the gateway id;
         return the message or None when no message has that id."""
-        # No lock: on PostgreSQL the write waits for a send in progress and
-        # the route's transaction is retried on the serialization error.
+        # No lock: a message is locked only by the short transactions
+        # around its sending (never during the call to the gateway); the
+        # write waits for them and the route's transaction is retried on
+        # the serialization error.
         messages = cls.search([('gateway_id', '=', gateway_id)], limit=1)
         if not messages:
             return None
@@ -358,6 +460,25 @@ class Sms(Workflow, ModelSQL, ModelView):
                 'last_error': reason,
                 'next_attempt': None,
                 })
+
+
+def in_own_transaction(func, *args):
+    """Return func(*args) run in a new transaction committed at once,
+    retried as trytond retries a request: with the locks it asked for taken
+    first, and again when it fails to serialise"""
+    transaction = Transaction()
+    retry = config.getint('database', 'retry')
+    count, extras = 0, {}
+    while True:
+        try:
+            with transaction.new_transaction(**extras):
+                return func(*args)
+        except TransactionError as error:
+            error.fix(extras)
+        except backend.DatabaseOperationalError:
+            if count >= retry:
+                raise
+            count += 1
 
 
 class Cron(metaclass=PoolMeta):

@@ -7,6 +7,7 @@ Nothing here touches the ORM; sms.py is the edge that stores the messages.
 Kannel's smsbox takes a message by `GET /cgi-bin/sendsms?…` and calls the
 `dlr-url` given with it when the SMSC reports on the delivery."""
 import datetime as dt
+import http.client
 import re
 import urllib.error
 import urllib.parse
@@ -43,7 +44,15 @@ DEFAULTS = Settings(
 
 
 class GatewayError(Exception):
-    "The gateway did not take the message (down, refused, timed out)"
+    "The gateway did not take the message (down, unreachable, refused)"
+    # Whether the gateway may have taken the message though we did not
+    # hear it: such a message must not be sent again by itself.
+    maybe_accepted = False
+
+
+class GatewayAnswerLost(GatewayError):
+    "The request reached the gateway but its answer was lost (timed out)"
+    maybe_accepted = True
 
 
 def e164(value):
@@ -114,6 +123,10 @@ def dlr_outcome(dlr_type):
     return None
 
 
+# The states of a message whose acceptance by the gateway we have not heard.
+UNANSWERED = {'queued', 'sending', 'unconfirmed'}
+
+
 def report_state(state, dlr_type):
     """Return the state a delivery report moves a message in `state` to,
     or None when it changes nothing.  Reports may come in any order (Kannel
@@ -123,7 +136,7 @@ def report_state(state, dlr_type):
     outcome = dlr_outcome(dlr_type)
     if outcome:
         return outcome
-    if state == 'queued':
+    if state in UNANSWERED:
         # Taken by the gateway though we never heard its answer.
         return 'sent'
     return None
@@ -134,18 +147,30 @@ def send(url, timeout):
 
     smsbox answers 202 "0: Accepted for delivery" (or "3: Queued for later
     delivery" while the SMSC is away: bearerbox keeps it, so it is sent
-    for us too); any other status or no answer is a failure to retry."""
+    for us too); any other status, or no connection, is a failure to retry.
+    Once the request is sent, a lost answer (a timeout, a cut connection)
+    raises GatewayAnswerLost: Kannel may have taken the message."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read().decode('utf-8', 'replace').strip()
-            status = response.status
+        response = urllib.request.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as error:
         body = error.read().decode('utf-8', 'replace').strip()
         raise GatewayError('HTTP %s: %s' % (error.code, body)) from error
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, 'reason', error)
-        raise GatewayError(str(reason) or error.__class__.__name__) \
-            from error
+    except (urllib.error.URLError, ValueError) as error:
+        # urllib wraps what fails before the request is sent in URLError.
+        raise GatewayError(_reason(error)) from error
+    except (OSError, http.client.HTTPException) as error:
+        raise GatewayAnswerLost(_reason(error)) from error
+    with response:
+        try:
+            body = response.read().decode('utf-8', 'replace').strip()
+        except (OSError, http.client.HTTPException) as error:
+            raise GatewayAnswerLost(_reason(error)) from error
+        status = response.status
     if not 200 <= status < 300:
         raise GatewayError('HTTP %s: %s' % (status, body))
     return body
+
+
+def _reason(error):
+    reason = getattr(error, 'reason', error)
+    return str(reason) or error.__class__.__name__

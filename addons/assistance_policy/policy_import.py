@@ -1203,20 +1203,53 @@ def errors_xlsx(labels, lines, row_title, column_title, reason_title):
     "Return the bytes of an .xlsx with the rejected rows and their reasons"
     import xlsxwriter
     output = io.BytesIO()
-    workbook = xlsxwriter.Workbook(output, {'in_memory': True})
+    # Every cell but the row number is text from the user's file: it stays
+    # text whatever it looks like (=HYPERLINK(…), +cmd, @SUM(A1), a link),
+    # so opening the file never runs a formula nor follows a link.
+    workbook = xlsxwriter.Workbook(output, {
+            'in_memory': True,
+            'strings_to_formulas': False,
+            'strings_to_urls': False,
+            'strings_to_numbers': False,
+            })
     sheet = workbook.add_worksheet()
-    bold = workbook.add_format({'bold': True})
     header = [row_title] + [l or '' for l in labels] + [
         column_title, reason_title]
-    sheet.write_row(0, 0, header, bold)
+    write_text_row(sheet, 0, header, text_formats(workbook, bold=True))
+    formats = text_formats(workbook)
     for index, line in enumerate(lines, 1):
         cells = json.loads(line.cells or '[]')
         cells += [None] * (len(labels) - len(cells))
-        sheet.write_row(index, 0,
-            [line.row] + cells + [line.column or '', line.reason or ''])
+        write_text_row(sheet, index,
+            [line.row] + cells + [line.column or '', line.reason or ''],
+            formats)
     sheet.freeze_panes(1, 0)
     workbook.close()
     return output.getvalue()
+
+
+# What a spreadsheet reads as the start of a formula when a cell is edited.
+FORMULA_STARTS = ('=', '+', '-', '@')
+
+
+def text_formats(workbook, **properties):
+    """Return the xlsxwriter formats (plain, quoted) of write_text_row: the
+    quoted one keeps a formula-like text a text when the cell is edited"""
+    plain = workbook.add_format(properties) if properties else None
+    return plain, workbook.add_format({**properties, 'quote_prefix': True})
+
+
+def write_text_row(sheet, row, values, formats):
+    "Write the values on the row: texts as string cells, numbers as numbers"
+    plain, quoted = formats
+    for column, value in enumerate(values):
+        if value is None or value == '':
+            sheet.write_blank(row, column, None, plain)
+        elif isinstance(value, str):
+            sheet.write_string(row, column, value,
+                quoted if value.startswith(FORMULA_STARTS) else plain)
+        else:
+            sheet.write_number(row, column, value, plain)
 
 
 class Policy(metaclass=PoolMeta):

@@ -4,6 +4,7 @@
 E.164 numbers, Kannel's sendsms URL, the retry schedule, delivery reports."""
 import datetime as dt
 import http.server
+import socket
 import threading
 import unittest
 import urllib.parse
@@ -146,7 +147,8 @@ class DeliveryReportTestCase(unittest.TestCase):
         self.assertIsNone(gw.dlr_outcome(gw.DLR_QUEUED))
 
 
-STATES = ['queued', 'sent', 'delivered', 'rejected', 'failed']
+STATES = ['queued', 'sending', 'unconfirmed', 'sent', 'delivered',
+    'rejected', 'failed']
 DLR_TYPES = st.sampled_from([
         gw.DLR_DELIVERED, gw.DLR_UNDELIVERED, gw.DLR_QUEUED,
         gw.DLR_SMSC_ACCEPTED, gw.DLR_SMSC_REJECTED])
@@ -185,10 +187,11 @@ class ReportStateTestCase(unittest.TestCase):
             states[-1] == 'delivered',
             state == 'delivered' or gw.DLR_DELIVERED in reports)
 
-    @given(st.lists(DLR_TYPES, min_size=1, max_size=8))
-    def test_reported_message_leaves_the_queue(self, reports):
+    @given(st.sampled_from(sorted(gw.UNANSWERED)),
+        st.lists(DLR_TYPES, min_size=1, max_size=8))
+    def test_reported_message_leaves_the_queue(self, state, reports):
         "A message the gateway reports on is never sent again"
-        self.assertNotIn('queued', fold('queued', reports)[1:])
+        self.assertFalse(gw.UNANSWERED & set(fold(state, reports)[1:]))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -234,5 +237,16 @@ class SendTestCase(unittest.TestCase):
         server, url = self.serve(202, b'')
         server.shutdown()
         server.server_close()
-        with self.assertRaises(gw.GatewayError):
+        with self.assertRaises(gw.GatewayError) as cm:
             gw.send(url, 2)
+        # Nothing reached the gateway: sending again is safe.
+        self.assertFalse(cm.exception.maybe_accepted)
+
+    def test_answer_lost(self):
+        "A request the gateway got but did not answer in time may be sent"
+        with socket.create_server(('127.0.0.1', 0)) as listener:
+            url = 'http://127.0.0.1:%s/cgi-bin/sendsms' % (
+                listener.getsockname()[1])
+            with self.assertRaises(gw.GatewayAnswerLost) as cm:
+                gw.send(url, 0.5)
+        self.assertTrue(cm.exception.maybe_accepted)

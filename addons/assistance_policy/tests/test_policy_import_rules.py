@@ -250,6 +250,32 @@ class PolicyImportRulesTestCase(unittest.TestCase):
         with self.assertRaises(ValueError):
             list(reader.rows(source))
 
+    def test_errors_xlsx_writes_text(self):
+        "The rejected rows' file keeps the user's text as text, never formulas"
+        import json
+        from types import SimpleNamespace
+
+        import openpyxl
+
+        from trytond.modules.assistance_policy.policy_import import (
+            errors_xlsx)
+        tricks = ['=HYPERLINK("http://x","y")', '+cmd', '-1+1', '@SUM(A1)',
+            'http://example.com', '0012', '=1/0']
+        lines = [SimpleNamespace(
+                row=7, cells=json.dumps(tricks), column=tricks[0],
+                reason=tricks[1])]
+        content = errors_xlsx(tricks, lines, "Row", "Column", "Reason")
+        sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+        header, row = sheet.iter_rows()
+        self.assertEqual(
+            [c.value for c in header], ["Row", *tricks, "Column", "Reason"])
+        self.assertEqual(
+            [c.value for c in row], [7, *tricks, tricks[0], tricks[1]])
+        self.assertEqual(
+            {c.data_type for c in header + row[1:]}, {'s'})
+        self.assertEqual(row[0].data_type, 'n')
+        self.assertFalse(any(c.hyperlink for c in header + row))
+
     def test_edit_distance(self):
         "Letters replaced, missing, doubled or swapped count one each"
         self.assertEqual(rules.edit_distance("иванов", "иванов"), 0)
