@@ -32,6 +32,11 @@ class ExpenseLine(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        # Written by the transitions on a line in the ledger, never by a
+        # client: a client's accrual_move would stop the posting.
+        accrual = {'accrual_move', 'accrual_cancel_move'}
+        cls._check_modify_exclude |= accrual
+        cls._server_fields |= accrual
         cls._buttons.update({
                 'mark_actual': {
                     'invisible': Eval('state') != 'declared',

@@ -297,6 +297,8 @@ class ExpenseLine(ModelSQL, ModelView):
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
         # Fields the server may still write on a line in the ledger.
         cls._check_modify_exclude = set()
+        # Fields only the server sets; a module adds the ones it writes.
+        cls._server_fields = set(SERVER_FIELDS)
 
     @staticmethod
     def default_state():
@@ -380,7 +382,7 @@ class ExpenseLine(ModelSQL, ModelView):
 
     def _check_client_create(self):
         "Refuse a line created by a client with what only the server sets"
-        for name in sorted(SERVER_FIELDS):
+        for name in sorted(self._server_fields):
             value = getattr(self, name)
             if (value != 'draft') if name == 'state' else (value is not None):
                 self._raise_server_field(name)
@@ -388,7 +390,7 @@ class ExpenseLine(ModelSQL, ModelView):
     @classmethod
     def _check_client_write(cls, lines, values):
         "Refuse a client's write of what only the server sets, or in the ledger"
-        names = sorted(values.keys() & SERVER_FIELDS)
+        names = sorted(values.keys() & cls._server_fields)
         for line in lines:
             if names:
                 line._raise_server_field(names[0])
