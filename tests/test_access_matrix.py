@@ -107,42 +107,55 @@ def database():
 
 
 def build_data(config):
-    "Two insurers' contracts, a policy, a case and an expense line each"
-    User = Model.get('res.user')
-    Group = Model.get('res.group')
-    ModelData = Model.get('ir.model.data')
-    Company = Model.get('company.company')
-    Case = Model.get('assistance.case')
-    CaseType = Model.get('assistance.case.type')
-    Diagnosis = Model.get('assistance.diagnosis')
-    Policy = Model.get('assistance.policy')
-    Line = Model.get('assistance.expense.line')
+    "Two insurers' contracts with a policy, a case and an expense line each"
     Contract = Model.get('assistance.contract')
-    Product = Model.get('product.product')
-    company, = Company.find()
+    CaseType = Model.get('assistance.case.type')
     contracts = [build_contract(1, name=name, config=config)
         for name in ('a', 'b')]
     case_type = CaseType(name="Медицинская помощь")
     case_type.save()
+    cases, lines = zip(*(case_and_line(setup, case_type)
+            for setup in contracts))
+    return {
+        'users': role_users(Contract(contracts[0]['contract']).insurer),
+        'contracts': [c['contract'] for c in contracts],
+        'policies': [c['policies'][0] for c in contracts],
+        'cases': list(cases),
+        'lines': list(lines),
+        }
+
+
+def case_and_line(setup, case_type):
+    "A case with its medical data and an expense line on the contract"
+    Case = Model.get('assistance.case')
+    Diagnosis = Model.get('assistance.diagnosis')
+    Policy = Model.get('assistance.policy')
+    Line = Model.get('assistance.expense.line')
+    Product = Model.get('product.product')
     diagnosis, = Diagnosis.find([('code', '=', 'J06.9')])
-    cases, lines = [], []
-    for setup in contracts:
-        policy = Policy(setup['policies'][0])
-        # the test's contracts are not in force today: no policy proposed
-        case = Case(insured=policy.insured, type=case_type, policy=policy,
-            policy_reason="Полис прошлого года",
-            description="Высокая температура", diagnosis=diagnosis,
-            diagnosis_text="простуда")
-        case.save()
-        cases.append(case.id)
-        line = Line(policy=policy, service=Product(setup['service']),
-            date=setup['start'] + dt.timedelta(5), quantity=Decimal(1),
-            unit_price=Decimal(1000), diagnosis="J06.9")
-        line.save()
-        lines.append(line.id)
-    insurer_a = Contract(contracts[0]['contract']).insurer
+    policy = Policy(setup['policies'][0])
+    # the test's contracts are not in force today: no policy proposed
+    case = Case(insured=policy.insured, type=case_type, policy=policy,
+        policy_reason="Полис прошлого года",
+        description="Высокая температура", diagnosis=diagnosis,
+        diagnosis_text="простуда")
+    case.save()
+    line = Line(policy=policy, service=Product(setup['service']),
+        date=setup['start'] + dt.timedelta(5), quantity=Decimal(1),
+        unit_price=Decimal(1000), diagnosis="J06.9")
+    line.save()
+    return case.id, line.id
+
+
+def role_users(insurer):
+    """One user per role, the manager serving the insurer, and a 'lonely
+    manager' whose insurers nobody has set yet; return their ids"""
+    User = Model.get('res.user')
+    Group = Model.get('res.group')
+    ModelData = Model.get('ir.model.data')
+    Company = Model.get('company.company')
+    company, = Company.find()
     users = {}
-    # 'lonely manager': a contract manager whose insurers nobody set yet
     for login, ref in [*ROLES.items(),
             ('lonely manager', ROLES['manager'])]:
         user = User(login=login.replace(' ', '_'), name=login)
@@ -150,16 +163,10 @@ def build_data(config):
         user.companies.append(Company(company.id))
         user.company = Company(company.id)
         if login == 'manager':
-            user.assistance_insurers.append(insurer_a)
+            user.assistance_insurers.append(insurer)
         user.save()
         users[login] = user.id
-    return {
-        'users': users,
-        'contracts': [c['contract'] for c in contracts],
-        'policies': [c['policies'][0] for c in contracts],
-        'cases': cases,
-        'lines': lines,
-        }
+    return users
 
 
 def allowed(name, proxy, mode, context):
