@@ -145,7 +145,7 @@ class DemoData:
         people = self.create_people()
         self.create_general_exclusions()
         self.create_portfolio(insurers, people)
-        self.create_role_users()
+        self.create_role_users(insurers)
         self.create_cases()
         self.create_providers()
         self.create_orders()
@@ -433,16 +433,21 @@ class DemoData:
         'head': ("Руководитель отдела Андрей Волков",
             ['assistance_policy.group_department_head']),
         }
+    # The insurers a role user serves as insurer staff (by index in
+    # create_insurers): the manager sees the first insurer's contracts only
+    # (the one the browser import test uses), the second stays hidden.
+    ROLE_INSURERS = {'manager': [0]}
 
     @staticmethod
     def role_password(login):
         "Tryton refuses a password equal to the login"
         return f'{login}-2026'
 
-    def create_role_users(self):
+    def create_role_users(self, insurers):
         Company = self.model('company.company')
         Data = self.model('ir.model.data')
         Group = self.model('res.group')
+        Party = self.model('party.party')
         User = self.model('res.user')
         users = []
         for login, (name, groups) in self.ROLE_USERS.items():
@@ -455,6 +460,8 @@ class DemoData:
                 user.groups.append(Group(group_id))
             user.companies.append(Company(self.company.id))
             user.company = Company(self.company.id)
+            for index in self.ROLE_INSURERS.get(login, []):
+                user.assistance_insurers.append(Party(insurers[index].id))
             users.append(user)
         User.save(users)
     def create_cases(self):

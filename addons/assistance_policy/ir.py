@@ -5,6 +5,7 @@ import os
 import polib
 
 from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction, without_check_access
 
 # Types whose translation is found by its source text too
 # (as in ir.translation's override_translation).
@@ -72,4 +73,38 @@ class Translation(metaclass=PoolMeta):
         key = (module, translation.type, translation.name, res_id)
         if translation.type in BY_SOURCE:
             key += (translation.src, translation.src_plural or None)
+        return key
+
+
+def _user_insurers():
+    "The insurers the user serves as a contract manager, as a sorted tuple"
+    User = Pool().get('res.user')
+    user = Transaction().user
+    if not user:
+        return ()
+    # The rule reads the user's own setting, whatever his access to users
+    with without_check_access():
+        return tuple(sorted(i.id for i in User(user).assistance_insurers))
+
+
+def _insurer_models(model_names):
+    "Whether the record rules of these models may read the user's insurers"
+    return any(m.startswith('assistance.') for m in model_names)
+
+
+class Rule(metaclass=PoolMeta):
+    __name__ = 'ir.rule'
+
+    @classmethod
+    def _get_context(cls, model_name):
+        context = super()._get_context(model_name)
+        if _insurer_models([model_name]):
+            context['assistance_insurers'] = list(_user_insurers())
+        return context
+
+    @classmethod
+    def _get_cache_key(cls, model_names):
+        key = super()._get_cache_key(model_names)
+        if _insurer_models(model_names):
+            key = (*key, _user_insurers())
         return key
