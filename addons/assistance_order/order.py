@@ -234,7 +234,7 @@ class Order(Workflow, ModelSQL, ModelView):
     def _choose_policy(self, keep=False):
         """Set the case's policy for the services of the lines; with keep,
         only when it covers more of them than the order's policy"""
-        services = [l.service for l in self.lines or []]
+        services = [l.service for l in self.lines or [] if l.service]
         policy = self.case.policy_for(services) if self.case else None
         if not policy:
             return
