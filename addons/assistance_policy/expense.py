@@ -386,7 +386,12 @@ class ExpenseLine(ModelSQL, ModelView):
         "Refuse a line created by a client with what only the server sets"
         for name in sorted(self._server_fields):
             value = getattr(self, name)
-            if (value != 'draft') if name == 'state' else (value is not None):
+            if name == 'state':
+                given = value != 'draft'
+            else:
+                # A One2Many of the server (invoice_lines) reads as ().
+                given = value is not None and value != ()
+            if given:
                 self._raise_server_field(name)
 
     @classmethod

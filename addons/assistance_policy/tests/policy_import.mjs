@@ -115,8 +115,22 @@ try {
 
     await settled();
     await form.locator('button', {hasText: 'Применить'}).click();
-    const confirm = page.locator('.modal.in .modal-footer .btn-primary');
-    await confirm.click();
+    // The button's confirmation: clicked until it is gone (a click while
+    // the dialog fades in may be lost, and the dialog then stays in front
+    // of every later click).
+    const dialog = page.locator('.modal.in');
+    for (let attempt = 0; ; attempt++) {
+        await dialog.locator('.modal-footer .btn-primary').click();
+        const gone = await dialog.waitFor({state: 'detached', timeout: 5000})
+            .then(() => true, () => false);
+        if (gone) {
+            break;
+        }
+        if (attempt >= 3) {
+            throw new Error(`the confirmation stays: ${
+                await dialog.innerText()}`);
+        }
+    }
     // The queued task runs after the request: reload until the state is
     // «Выполнен» (an import left «Выполняется» fails here).
     const deadline = Date.now() + WAIT;
@@ -125,6 +139,11 @@ try {
         const state = (await screen()).state;
         if (state == 'Выполнен' || Date.now() > deadline) {
             break;
+        }
+        if (await dialog.count()) {
+            // Nothing was typed since the save: a question here is a defect.
+            throw new Error(`a dialog before reloading: ${
+                await dialog.innerText()}`);
         }
         await page.locator('.tab-pane.active button#reload').click();
         await page.waitForFunction((previous) => {
