@@ -46,7 +46,10 @@ def environment(database, filestore=FILESTORE):
         TRYTOND_CONFIG=str(_config_for(PG_URI)),
         TRYTOND_DATABASE__PATH=str(filestore),
         TRYTOND_DATABASE_NAMES=database,
-        TRYTOND_LOGGING_CONFIG=str(ROOT / 'config' / 'logging.conf'),
+        # The web's warnings: trytond.application's basicConfig (a logging
+        # file there would silence gunicorn's own loggers, fileConfig
+        # disabling the existing ones); worker and cron take --logconf.
+        TRYTOND_LOGGING_LEVEL=str(30),
         TRYTOND_WEB__ROOT=str(ROOT / 'var' / 'sao'))
 
 
@@ -68,7 +71,9 @@ def commands(database, bind, web_workers, queue_workers):
     return {
         'web': [str(BIN / 'gunicorn'), '-c',
             str(ROOT / 'config' / 'gunicorn.conf.py'), '--bind', bind,
-            '--workers', str(web_workers)],
+            '--workers', str(web_workers),
+            # gunicornc's socket, one per layout (not one per user)
+            '--control-socket', str(RUN / 'gunicorn.ctl')],
         'worker': [str(BIN / 'trytond-worker'), '-c', config, '-d', database,
             '--logconf', logconf, '-n', str(queue_workers)],
         'cron': [str(BIN / 'trytond-cron'), '-c', config, '-d', database,
