@@ -459,6 +459,9 @@ class LossLevelControl(ModelSQL, ModelView):
         if date is None:
             date = Pool().get('ir.date').today()
         controls = cls.search([('contract.state', '=', 'active')])
+        # Two runs at once must not both send: the second waits here and
+        # then finds the alerts and the report date of the first.
+        cls.lock(controls)
         for control in controls:
             control.check_thresholds(date)
             control.send_regular_report(date)
