@@ -151,6 +151,7 @@ class DemoData:
         self.create_orders()
         self.deliver_orders()
         self.create_loss_level_control()
+        self.create_supplier_invoice()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -694,6 +695,35 @@ class DemoData:
             ExpenseLine.click(
                 [l.expense_line for l in order.lines], 'mark_actual')
 
+    def create_supplier_invoice(self):
+        """The clinic's invoice typed by hand, allocated to its actual
+        expense lines by «Сопоставить с расходами» and posted: the debt
+        moves from 76.05 to 60 (BIL-2, ACC-2)"""
+        if not self.billing_active():
+            return
+        Party = self.model('party.party')
+        Invoice = self.model('account.invoice')
+        Account = self.model('account.account')
+        ExpenseLine = self.model('assistance.expense.line')
+        clinic, = Party.find([('name', '=', "Клиника «Медицина на Тверской»")])
+        expenses = [e for e in ExpenseLine.find([('state', '=', 'actual')])
+            if getattr(e.origin, 'order', None)
+            and e.origin.order.provider == clinic]
+        if not expenses:
+            return
+        services, = Account.find([('code', '=', '20')])
+        invoice = Invoice(type='in', party=clinic, invoice_date=self.today,
+            reference="СЧ-%s" % self.today.strftime('%m%d'))
+        for expense in expenses:
+            line = invoice.lines.new()
+            line.description = expense.service.name
+            line.account = services
+            line.quantity = 1
+            line.unit_price = expense.covered_amount
+        invoice.save()
+        allocation = invoice.click('allocate_expenses')
+        allocation.execute('allocate')
+        invoice.click('post')
 
     def create_loss_level_control(self):
         "Thresholds of the loss level (P9) on the manager's current contract"

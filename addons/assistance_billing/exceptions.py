@@ -5,3 +5,7 @@ from trytond.exceptions import UserError
 
 class AccrualError(UserError):
     pass
+
+
+class AllocationError(UserError):
+    pass
