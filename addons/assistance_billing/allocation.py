@@ -53,6 +53,8 @@ class Tolerance(namedtuple('Tolerance', ['amount', 'percent'])):
         return True
 
 
+# The candidates listed for a line no amount matches
+MAX_CANDIDATES = 20
 Allocation = namedtuple('Allocation', ['status', 'key', 'difference', 'keys'])
 
 
@@ -80,8 +82,11 @@ def classify(amount, candidates, tolerance):
     if candidates and all(r < amount for _, r in candidates):
         key, left = max(candidates, key=lambda c: c[1])
         return Allocation('over', None, amount - left, [key])
-    # No amount matches: the accountant may still choose one of them.
-    return Allocation('unmatched', None, None, [k for k, _ in candidates])
+    # No amount matches: the accountant may still choose one of the
+    # closest.
+    closest = sorted(candidates, key=lambda c: abs(c[1] - amount))
+    return Allocation('unmatched', None, None,
+        [k for k, _ in closest[:MAX_CANDIDATES]])
 
 
 def allocate(items, candidates, tolerance, services=None):
@@ -358,15 +363,19 @@ class AllocationControl(ModelSQL, ModelView):
         ExpenseLine = pool.get('assistance.expense.line')
         invoice = Invoice.__table__()
         line = InvoiceLine.__table__()
-        expense_id = InvoiceLine.origin.sql_id(line.origin, ExpenseLine)
-        query = line.join(invoice, condition=line.invoice == invoice.id
+        # PostgreSQL groups by a column, not by an expression whose
+        # parameters it sees twice: the id is cast out of the group.
+        grouped = line.join(invoice, condition=line.invoice == invoice.id
             ).select(
-                expense_id.as_('expense'),
+                line.origin.as_('origin'),
                 Sum(cls._line_amount(line)).as_('amount'),
                 where=cls._allocation_where(line, invoice)
                 & invoice.state.in_(ALLOCATED_STATES),
-                group_by=[expense_id])
-        return query
+                group_by=[line.origin])
+        return grouped.select(
+            InvoiceLine.origin.sql_id(grouped.origin, ExpenseLine).as_(
+                'expense'),
+            grouped.amount)
 
     @classmethod
     def _line_amount(cls, line):

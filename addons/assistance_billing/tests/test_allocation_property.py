@@ -122,6 +122,7 @@ class AllocationPropertyTestCase(unittest.TestCase):
             self.assertLessEqual(amount, left[allocation.key])
         if allocation.status == 'ambiguous':
             self.assertGreater(len(allocation.keys), 1)
+        self.assertLessEqual(set(allocation.keys), set(left))
 
     @settings(max_examples=300)
     @given(expense_lines, invoice_lines, tolerances)
