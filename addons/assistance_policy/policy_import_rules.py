@@ -845,7 +845,8 @@ def parse_row(row, cells, mapping, mode='add', today=None):
             errors.append((field, error.reason))
             continue
         if date is not None:
-            if not dt.date(1900, 1, 1) <= date <= dt.date(2200, 12, 31):
+            if field != 'birth_date' and not (
+                    dt.date(1900, 1, 1) <= date <= dt.date(2200, 12, 31)):
                 errors.append((field, 'bad_date'))
                 continue
             values[field] = date
