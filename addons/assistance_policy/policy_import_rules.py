@@ -553,7 +553,12 @@ class _SheetReader:
             else self.position)
         self.position = column + 1
         self.reference = reference
-        value = self._value(attributes.get('t', 'n'), attributes.get('s'))
+        try:
+            value = self._value(attributes.get('t', 'n'), attributes.get('s'))
+        except FileLimitError:
+            raise
+        except (ValueError, TypeError, OverflowError):
+            raise FileLimitError('bad_value', cell=reference or '')
         if column >= MAX_COLUMNS:
             if value is None or value == '':
                 return
@@ -687,8 +692,13 @@ def find_header(rows, synonyms, scan=30):
     index = synonym_index(synonyms)
     best, best_mapping, best_labels = None, {}, []
     for position in range(min(scan, len(rows))):
-        labels, mapping = header_labels(rows, position, index)
-        if len(mapping) > len(best_mapping):
+        labels, mapping, own = _header_reading(rows, position, index)
+        # A row under the best one that names as many columns, some by its
+        # own titles, is the lower row of the same header («№» under
+        # «Полис»): the list starts below it.
+        if len(mapping) > len(best_mapping) or (
+                best is not None and own and len(mapping) == len(best_mapping)
+                and position - best < HEADER_DEPTH):
             best, best_mapping, best_labels = position, mapping, labels
     if best is None or len(best_mapping) < 2:
         return None, {}, []
@@ -709,6 +719,12 @@ def header_labels(rows, position, index):
     Each column is named by the shortest run of its titles, from the lowest
     row up, that is a known title; a column matching none is named by all
     its titles."""
+    labels, mapping, _ = _header_reading(rows, position, index)
+    return labels, mapping
+
+
+def _header_reading(rows, position, index):
+    "header_labels and the number of known titles using the row's own text"
     stack = [position]
     while len(stack) < HEADER_DEPTH and stack[0] > 0:
         above = rows[stack[0] - 1]
@@ -734,7 +750,7 @@ def header_labels(rows, position, index):
                 row.append(value or current)
         filled.append(row)
     filled.append(texts[-1])
-    labels, mapping = [], {}
+    labels, mapping, own = [], {}, 0
     for column in range(width):
         parts = []
         for row in filled:
@@ -747,13 +763,14 @@ def header_labels(rows, position, index):
             field = index.get(normalise_header(candidate))
             if field:
                 label = candidate
+                own += bool(texts[-1][column])
                 break
         if not label and parts:
             label = ' '.join(parts)
         labels.append(label)
         if field and field not in mapping:
             mapping[field] = column
-    return labels, mapping
+    return labels, mapping, own
 
 
 def mapping_is_usable(mapping, mode='add'):
@@ -784,16 +801,25 @@ _FOOTER = re.compile(r'^(итого|всего|total)', re.IGNORECASE)
 
 
 def is_footer(cells, mapping):
-    "Tell whether a row is a total line below the list («Итого: 300»)"
-    text = None
+    """Tell whether a row is a total line below the list («Итого: 300»):
+    a cell in any column starts with «Итого» or «Всего», and the mapped
+    columns hold nothing else than it and numbers (the totals)"""
+    footer = None
+    for value in cells:
+        if isinstance(value, str) and _FOOTER.match(value.strip()):
+            footer = value
+            break
+    if footer is None:
+        return False
     for column in mapping.values():
-        if column < len(cells) and cells[column] is not None:
-            value = cell_text(cells[column])
-            if value:
-                if text is not None:
-                    return False
-                text = value
-    return text is not None and bool(_FOOTER.match(text))
+        if column < len(cells):
+            value = cells[column]
+            if value is None or value is footer or isinstance(
+                    value, (int, float)) and not isinstance(value, bool):
+                continue
+            if cell_text(value):
+                return False
+    return True
 
 
 def parse_row(row, cells, mapping, mode='add', today=None):
