@@ -8,6 +8,7 @@ A line of an insurer invoice bills one expense line (its origin) or the fee
 of one month (origin the contract, insurer_month the month); the sum of the
 lines of an expense line over the invoices not cancelled is what is billed
 of it, which the next run compares with what is owed (contract.py)."""
+import calendar
 import datetime as dt
 import io
 from decimal import Decimal
@@ -38,8 +39,7 @@ def month_start(date):
 
 def month_end(date):
     "Return the last day of the month of date"
-    next_month = (date.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return next_month - dt.timedelta(days=1)
+    return date.replace(day=calendar.monthrange(date.year, date.month)[1])
 
 
 def corrections(owed, billed):
