@@ -201,9 +201,10 @@ class Contract(metaclass=PoolMeta):
                 ])
         for expense in actual:
             owed[expense.id] = self.currency.round(expense.covered_amount)
+        # A line of a later month is left to the run of its month.
         for expense in ExpenseLine.browse(list(billed.keys() - owed.keys())):
-            if expense.date <= end:
-                owed[expense.id] = Decimal(0)
+            if expense.date > end:
+                del billed[expense.id]
         lines = []
         for expense_id, amount in corrections(owed, billed):
             lines.append(self._insurer_loss_line(
