@@ -92,6 +92,8 @@ ACCESS = {
     # (a singleton: created on first use, never deleted)
     'assistance.billing.configuration': {'accountant': 'rwc'},
     'assistance.billing.configuration.accrual': {'accountant': 'rwc'},
+    # the insurer billing's revenue accounts, the accountants' own too
+    'assistance.billing.configuration.insurer': {'accountant': 'rwc'},
     # assistance_reports: the loss level (P9), its thresholds and alerts
     'assistance.loss_level': {'manager': 'r', 'accountant': 'r', 'head': 'r'},
     'assistance.loss_level.control': {

@@ -153,6 +153,7 @@ class DemoData:
         self.create_loss_level_control()
         self.create_supplier_invoice()
         self.preview_insurer_list()
+        self.bill_insurer()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -725,6 +726,24 @@ class DemoData:
         allocation = invoice.click('allocate_expenses')
         allocation.execute('allocate')
         invoice.click('post')
+    def bill_insurer(self):
+        """This year's contract of the first insurer earns 150 ₽ per insured
+        per month; the month just closed billed to the insurer with «Bill
+        Insurers»: a draft invoice of its actual losses and the fee, its
+        register of losses printable in Excel (issue 13 step 6)"""
+        if not self.billing_active():
+            return
+        from proteus import Wizard
+        Contract = self.model('assistance.contract')
+        contract, = Contract.find([
+                ('number', '=', f'НДЖ-ДМС-{self.today.year}-001')])
+        contract.fee_method = 'insured'
+        contract.fee_amount = Decimal(150)
+        contract.save()
+        bill = Wizard('assistance.contract.bill_insurer', [contract],
+            config=self.config)
+        bill.execute('bill')
+
 
     def create_loss_level_control(self):
         "Thresholds of the loss level (P9) on the manager's current contract"

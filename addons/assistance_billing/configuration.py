@@ -4,7 +4,7 @@
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 from trytond.modules.company.model import (
     CompanyMultiValueMixin, CompanyValueMixin)
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
 # The accounts' domains, on the configuration (company from the context) and
@@ -83,3 +83,46 @@ class ConfigurationAccrual(ModelSQL, CompanyValueMixin):
             return ModelData.get_id('account', 'journal_miscellaneous')
         except KeyError:
             return None
+
+
+# Insurer billing (issue 13 step 6): the revenue accounts of the customer
+# invoices that bill the insurers their losses and the assistance fee.
+_INSURER_REVENUE = [
+    ('closed', '!=', True),
+    ('type.revenue', '=', True),
+    ]
+
+
+class ConfigurationInsurer(metaclass=PoolMeta):
+    __name__ = 'assistance.billing.configuration'
+    insurer_losses_account = fields.MultiValue(fields.Many2One(
+            'account.account', "Insurer Losses Account",
+            domain=_INSURER_REVENUE + [
+                ('company', '=', Eval('context', {}).get('company', -1)),
+                ],
+            help="Credited with the losses billed to the insurers "
+            "(e.g. 90.01 «Выручка»)."))
+    insurer_fee_account = fields.MultiValue(fields.Many2One(
+            'account.account', "Assistance Fee Account",
+            domain=_INSURER_REVENUE + [
+                ('company', '=', Eval('context', {}).get('company', -1)),
+                ],
+            help="Credited with the assistance fee billed to the insurers "
+            "(e.g. 90.01 «Выручка»)."))
+
+    @classmethod
+    def multivalue_model(cls, field):
+        if field in {'insurer_losses_account', 'insurer_fee_account'}:
+            return Pool().get('assistance.billing.configuration.insurer')
+        return super().multivalue_model(field)
+
+
+class ConfigurationInsurerAccount(ModelSQL, CompanyValueMixin):
+    "Billing Configuration Insurer Account"
+    __name__ = 'assistance.billing.configuration.insurer'
+    insurer_losses_account = fields.Many2One(
+        'account.account', "Insurer Losses Account",
+        domain=_INSURER_REVENUE + [('company', '=', Eval('company', -1))])
+    insurer_fee_account = fields.Many2One(
+        'account.account', "Assistance Fee Account",
+        domain=_INSURER_REVENUE + [('company', '=', Eval('company', -1))])

@@ -1,6 +1,7 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError
 
 
 class AccrualError(UserError):
@@ -8,4 +9,12 @@ class AccrualError(UserError):
 
 
 class AllocationError(UserError):
+    pass
+
+
+class InsurerBillingError(UserError):
+    pass
+
+
+class InsurerBillingAccessError(AccessError):
     pass
