@@ -92,6 +92,9 @@ ACCESS = {
     # (a singleton: created on first use, never deleted)
     'assistance.billing.configuration': {'accountant': 'rwc'},
     'assistance.billing.configuration.accrual': {'accountant': 'rwc'},
+    # assistance_reports: the report configurator's saved variants (record
+    # rules: one reads his own and the shared, changes his own)
+    'assistance.report.variant': {role: 'rwcd' for role in ROLES},
     }
 
 
@@ -99,7 +102,7 @@ ACCESS = {
 def database():
     from trytond.modules.company.tests.tools import create_company
     from trytond.tests.tools import activate_modules
-    config = activate_modules('assistance_billing', create_company)
+    config = activate_modules('assistance_reports', create_company)
     admin = config.user
     data = build_data(config)
     yield config, admin, data
