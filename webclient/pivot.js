@@ -84,7 +84,9 @@
             this.form = jQuery('<div/>', {'class': 'assistance-pivot-form'});
             this.table = jQuery('<div/>', {
                 'class': 'assistance-pivot-table table-responsive'});
-            this.content.append(this.form, this.table);
+            // The form above the table, both the tab's width.
+            this.content.css({display: 'flex', 'flex-direction': 'column',
+                width: '100%'}).append(this.form, this.table);
             this.view_prm = call(MODEL, 'cubes', []).then(cubes => {
                 for (const cube of cubes) {
                     this.cubes[cube.key] = cube;

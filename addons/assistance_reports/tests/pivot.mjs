@@ -26,6 +26,9 @@ try {
     await tab.locator('select[name=rows]').selectOption('operator');
     await tab.locator('select[name=rows]').selectOption('date_year');
     await tab.locator('select[name=columns]').selectOption('date_month');
+    await tab.locator('input[name=measure][value=count]').uncheck();
+    await tab.locator('input[name=measure][value=declared_amount]').check();
+    await tab.locator('input[name=measure][value=actual_amount]').check();
     await tab.locator('button[name=compute]').click();
     await settled();
     const table = tab.locator('table.assistance-pivot');
@@ -47,15 +50,11 @@ try {
     const download = page.waitForEvent('download');
     await tab.locator('button[name=xlsx]').click();
     await settled();
-    // sao shows a dialog with the link of the file.
-    const link = page.locator('.modal-dialog a[download]');
-    let path = null;
-    if (await link.count()) {
-        await link.first().click();
-    }
-    path = `${prefix}.xlsx`;
+    // sao shows a dialog whose link it clicks itself.
+    const path = `${prefix}.xlsx`;
     await (await download).saveAs(path);
-    await page.keyboard.press('Escape');
+    await page.waitForFunction(
+        () => !document.querySelector('.modal-dialog a[download]'));
     await settled();
 
     // The cell of the first operator's total: its records as a list.
