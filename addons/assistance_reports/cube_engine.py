@@ -272,14 +272,6 @@ class HeadOfficeDimension(Many2OneDimension):
             [(f'origin.{rest}.head_office', '=', None, model_name),
                 (f'origin.{rest}', '=', value, model_name)]]
 
-    def labels(self, Model, values):
-        Party = Pool().get('party.party')
-        with Transaction().set_context(_check_access=False):
-            labels = {p.id: p.rec_name
-                for p in Party.browse([v for v in values if v is not None])}
-        labels[None] = gettext('assistance_reports.msg_cube_none')
-        return labels
-
 
 class CategoryDimension(Many2OneDimension):
     "The first category of a service (a product may have several)"
