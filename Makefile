@@ -22,7 +22,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml setup.py $(wildcard addons/*
 	touch $@
 
 # The web client, of the same series as the server, with our Russian strings
-# and our live-monitoring script as sao's customisation hook custom.js.
+# and our scripts (live monitoring, the pivot) as sao's customisation hook
+# custom.js.
 sao: $(SAO)/.installed $(SAO)/custom.js
 
 $(SAO)/.installed: webclient/locale/ru.json
@@ -33,8 +34,8 @@ $(SAO)/.installed: webclient/locale/ru.json
 	cp webclient/locale/ru.json $(SAO)/locale/ru.json
 	touch $@
 
-$(SAO)/custom.js: webclient/live.js $(SAO)/.installed
-	cp webclient/live.js $@
+$(SAO)/custom.js: webclient/live.js webclient/pivot.js $(SAO)/.installed
+	cat webclient/live.js webclient/pivot.js > $@
 
 demo: install sao
 	$(PY) tools/demo.py -d $(DB)

@@ -102,6 +102,9 @@ ACCESS = {
         'manager': 'r', 'accountant': 'r', 'head': 'r'},
     # the allocation control report (BIL-3): the accountants' only
     'assistance.billing.allocation.control': {'accountant': 'r'},
+    # assistance_reports: the report configurator's saved variants (record
+    # rules: one reads his own and the shared, changes his own)
+    'assistance.report.variant': {role: 'rwcd' for role in ROLES},
     }
 
 

@@ -154,6 +154,7 @@ class DemoData:
         self.create_supplier_invoice()
         self.preview_insurer_list()
         self.bill_insurer()
+        self.create_report_variants()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -805,6 +806,33 @@ class DemoData:
             file_name="spisok-prikreplenie.xlsx")
         list_.save()
         list_.click('preview')
+    def create_report_variants(self):
+        """Shared variants of the report configurator's pivot (REP-1): a
+        manager opens «Сводная таблица» and picks one"""
+        import json
+        Module = self.model('ir.module')
+        if not Module.find([('name', '=', 'assistance_reports'),
+                    ('state', '=', 'activated')]):
+            return
+        Variant = self.model('assistance.report.variant')
+        Variant.save([Variant(name=name, cube=cube, shared=True,
+                    layout=json.dumps(layout))
+                for name, cube, layout in [
+                    ("Расходы по операторам и месяцам", 'expense_line', {
+                            'rows': ['operator'], 'columns': ['date_month'],
+                            'measures': ['declared_amount',
+                                'actual_amount']}),
+                    ("Расходы по страховщикам и исполнителям",
+                        'expense_line', {
+                            'rows': ['insurer', 'head_office'],
+                            'measures': ['amount', 'covered_amount',
+                                'amount_per_case'],
+                            'sort': 'amount'}),
+                    ("Дела по типам и месяцам", 'case', {
+                            'rows': ['case_type'],
+                            'columns': ['date_month'],
+                            'measures': ['count', 'closed']}),
+                    ]])
 
 
 def load_demo_data(config_file, name, persons):

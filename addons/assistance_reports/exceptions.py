@@ -1,7 +1,12 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+from trytond.exceptions import UserError
 from trytond.model.exceptions import ValidationError
 
 
 class LossLevelValidationError(ValidationError):
     pass
+
+
+class CubeKeyError(UserError):
+    "A request of the report configurator outside the whitelist"
