@@ -92,6 +92,13 @@ ACCESS = {
     # (a singleton: created on first use, never deleted)
     'assistance.billing.configuration': {'accountant': 'rwc'},
     'assistance.billing.configuration.accrual': {'accountant': 'rwc'},
+    # the providers' registers and their removal reasons, the accountants'
+    'assistance.billing.removal_reason': {'accountant': 'rwcd'},
+    'assistance.billing.register': {'accountant': 'rwcd'},
+    'assistance.billing.register.line': {'accountant': 'rwcd'},
+    'assistance.billing.register.error': {'accountant': 'rwcd'},
+    'assistance.billing.register.template': {'accountant': 'rwcd'},
+    'assistance.billing.register.template.line': {'accountant': 'rwcd'},
     }
 
 
