@@ -127,7 +127,7 @@ class RemovalReason(DeactivableMixin, ModelSQL, ModelView):
             ('code_unique', Unique(t, t.code),
                 'assistance_billing.msg_removal_reason_code_unique'),
             ]
-        cls._order = [('code', 'ASC')]
+        cls._order = [('code', 'ASC'), ('id', 'ASC')]
 
     def get_rec_name(self, name):
         return self.name
@@ -1004,7 +1004,7 @@ class RegisterError_(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls.__access__.add('register')
-        cls._order = [('register', 'ASC'), ('row', 'ASC')]
+        cls._order = [('register', 'ASC'), ('row', 'ASC'), ('id', 'ASC')]
 
     @classmethod
     def from_parsed(cls, register, parsed, mapping, labels):

@@ -5,7 +5,7 @@ import datetime as dt
 import unittest
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trytond.modules.assistance_billing import register_rules as rules
@@ -138,6 +138,7 @@ class DecideTestCase(unittest.TestCase):
                     (outcome.outcome, outcome.accepted, outcome.reason),
                     (expected[0], Decimal(expected[1]), expected[2]))
 
+    @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(money, money, st.one_of(st.none(), money), quantities, quantities,
         st.booleans(), money)
     def test_never_above(self, amount, covered, list_price, quantity,
