@@ -388,6 +388,9 @@ class Register(Workflow, ModelSQL, ModelView):
                     }
                 for name in names:
                     result[name][register.id] += amounts[name]
+            for name in names:
+                result[name][register.id] = register.currency.round(
+                    result[name][register.id])
         return result
 
     def get_errors_file(self, name):

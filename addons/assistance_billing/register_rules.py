@@ -145,6 +145,8 @@ def complete_amounts(values, errors, mapping):
     if any(f in {'unit_price', 'amount', 'quantity'} for f, _ in errors):
         return
     quantity = values['quantity']
+    if values.get('amount') is not None:
+        values['amount'] = values['amount'].quantize(Decimal('0.01'))
     if values.get('amount') is None:
         if values.get('unit_price') is None:
             errors.append((
