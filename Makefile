@@ -11,7 +11,7 @@ PG_URI ?= postgresql://postgres@127.0.0.1:5432/
 export TRYTOND_DATABASE__PATH := $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT := $(SAO)
 
-.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean bench bench-install
+.PHONY: demo demo-reset demo-pg test install sao browser kannel postgresql serve clean bench bench-install prod prod-stop prod-status backup restore
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,31 @@ demo-pg: install sao postgresql
 	$(PY) tools/demo.py -c config/trytond-postgresql.conf -d $(DB)
 	@echo "Web client: http://127.0.0.1:8000/  login: admin  password: admin  (PostgreSQL database $(DB))"
 	$(VENV)/bin/trytond -c config/trytond-postgresql.conf -d $(DB)
+
+# The production layout on this machine (config/trytond-production.conf,
+# tools/prod.py): PostgreSQL, gunicorn with several trytond workers,
+# trytond-worker (queue) and trytond-cron, restarted if they stop; logs in
+# var/log/. `make prod DEMO=1` loads the demo into a new database;
+# without it a new database is created empty (ASSISTANCE_ADMIN_PASSWORD).
+PROD_DB ?= assistance_prod
+prod: install sao postgresql
+	$(PY) tools/prod.py init -d $(PROD_DB) $(if $(DEMO),--demo)
+	$(PY) tools/prod.py start -d $(PROD_DB)
+
+prod-stop:
+	$(PY) tools/prod.py stop
+
+prod-status:
+	$(PY) tools/prod.py status
+
+# Backup: the database (pg_dump) and its attachments in one archive;
+# restore into a new database: `make restore BACKUP=file DB_NEW=name`.
+backup:
+	mkdir -p var/backup
+	$(PY) tools/prod.py backup -d $(PROD_DB) -o var/backup/$(PROD_DB)-$$(date +%Y%m%d-%H%M%S).tar
+
+restore:
+	$(PY) tools/prod.py restore -i $(BACKUP) -d $(DB_NEW)
 
 postgresql:
 	@tools/ensure_postgresql.sh $(PG_URI)

@@ -99,6 +99,12 @@ ACCESS = {
     'assistance.billing.register.error': {'accountant': 'rwcd'},
     'assistance.billing.register.template': {'accountant': 'rwcd'},
     'assistance.billing.register.template.line': {'accountant': 'rwcd'},
+    # assistance_reports: the loss level (P9), its thresholds and alerts
+    'assistance.loss_level': {'manager': 'r', 'accountant': 'r', 'head': 'r'},
+    'assistance.loss_level.control': {
+        'manager': 'rwcd', 'accountant': 'r', 'head': 'rwcd'},
+    'assistance.loss_level.alert': {
+        'manager': 'r', 'accountant': 'r', 'head': 'r'},
     }
 
 
@@ -106,7 +112,7 @@ ACCESS = {
 def database():
     from trytond.modules.company.tests.tools import create_company
     from trytond.tests.tools import activate_modules
-    config = activate_modules('assistance_billing', create_company)
+    config = activate_modules('assistance_reports', create_company)
     admin = config.user
     data = build_data(config)
     yield config, admin, data

@@ -151,6 +151,7 @@ class DemoData:
         self.create_orders()
         self.deliver_orders()
         self.create_provider_register()
+        self.create_loss_level_control()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -743,6 +744,25 @@ class DemoData:
         register.save()
         register.click('import_file')
         register.click('check')
+
+    def create_loss_level_control(self):
+        "Thresholds of the loss level (P9) on the manager's current contract"
+        Contract = self.model('assistance.contract')
+        Control = self.model('assistance.loss_level.control')
+        User = self.model('res.user')
+        manager, = User.find([('login', '=', 'manager')])
+        contract, = Contract.find([
+                ('insurer', 'in', [i.id for i in manager.assistance_insurers]),
+                ('state', '=', 'active'),
+                ('start_date', '<=', self.today),
+                ('end_date', '>=', self.today),
+                ], limit=1)
+        Control(contract=contract, manager=manager,
+            warning_ratio=Decimal(60), critical_ratio=Decimal(80),
+            window_months=3, minimum_exposure=100,
+            report_frequency='monthly',
+            report_recipients='analytics@nadezhnost.example').save()
+
 
 def load_demo_data(config_file, name, persons):
     from proteus import config as pconfig
