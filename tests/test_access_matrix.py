@@ -105,6 +105,8 @@ ACCESS = {
         'manager': 'rwcd', 'accountant': 'r', 'head': 'rwcd'},
     'assistance.loss_level.alert': {
         'manager': 'r', 'accountant': 'r', 'head': 'r'},
+    # the allocation control report (BIL-3): the accountants' only
+    'assistance.billing.allocation.control': {'accountant': 'r'},
     }
 
 

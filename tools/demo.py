@@ -152,6 +152,8 @@ class DemoData:
         self.deliver_orders()
         self.create_provider_register()
         self.create_loss_level_control()
+        self.create_supplier_invoice()
+        self.preview_insurer_list()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -695,6 +697,35 @@ class DemoData:
             ExpenseLine.click(
                 [l.expense_line for l in order.lines], 'mark_actual')
 
+    def create_supplier_invoice(self):
+        """The clinic's invoice typed by hand, allocated to its actual
+        expense lines by «Сопоставить с расходами» and posted: the debt
+        moves from 76.05 to 60 (BIL-2, ACC-2)"""
+        if not self.billing_active():
+            return
+        Party = self.model('party.party')
+        Invoice = self.model('account.invoice')
+        Account = self.model('account.account')
+        ExpenseLine = self.model('assistance.expense.line')
+        clinic, = Party.find([('name', '=', "Клиника «Медицина на Тверской»")])
+        expenses = [e for e in ExpenseLine.find([('state', '=', 'actual')])
+            if getattr(e.origin, 'order', None)
+            and e.origin.order.provider == clinic]
+        if not expenses:
+            return
+        services, = Account.find([('code', '=', '20')])
+        invoice = Invoice(type='in', party=clinic, invoice_date=self.today,
+            reference="СЧ-%s" % self.today.strftime('%m%d'))
+        for expense in expenses:
+            line = invoice.lines.new()
+            line.description = expense.service.name
+            line.account = services
+            line.quantity = 1
+            line.unit_price = expense.covered_amount
+        invoice.save()
+        allocation = invoice.click('allocate_expenses')
+        allocation.execute('allocate')
+        invoice.click('post')
 
     def create_provider_register(self):
         """A clinic's register of services imported and checked (BIL-1,
@@ -762,6 +793,49 @@ class DemoData:
             window_months=3, minimum_exposure=100,
             report_frequency='monthly',
             report_recipients='analytics@nadezhnost.example').save()
+    def preview_insurer_list(self):
+        """An insurer's list as it arrives, previewed (POL-1): a title block,
+        «Дата» merged over «рождения»/«прикрепления», a totals row, a Latin
+        «o» in a name (a correction), a birth date in the future (an
+        error), a column the template does not know («Место работы»)"""
+        import io
+
+        import openpyxl
+        Contract = self.model('assistance.contract')
+        Import = self.model('assistance.policy.import')
+        contracts = Contract.find([('state', '=', 'active')],
+            order=[('start_date', 'DESC'), ('id', 'ASC')], limit=1)
+        if not contracts or not contracts[0].packages:
+            return
+        contract, = contracts
+        package = contract.packages[0].code or contract.packages[0].name
+        start = contract.start_date.strftime('%d.%m.%Y')
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(["Список застрахованных лиц на прикрепление"])
+        sheet.merge_cells('A1:G1')
+        sheet.append([f"к договору {contract.number}"])
+        sheet.append([])
+        sheet.append(["№ п/п", "№ полиса", "ФИО", "Дата", None, "Программа",
+                "Место работы"])
+        sheet.merge_cells('D4:E4')
+        for column in 'ABCFG':
+            sheet.merge_cells(f'{column}4:{column}5')
+        sheet.append([None, None, None, "рождения", "прикрепления", None,
+                None])
+        sheet.append([1, "СП-0001", "Белoва Анна Сергеевна",
+                dt.datetime(1988, 4, 12), start, package, "ООО «Ромашка»"])
+        sheet.append([2, "СП-0002", "Громов Кирилл Андреевич", "05.11.1979",
+                start, package, "ООО «Ромашка»"])
+        sheet.append([3, "СП-0003", "Тихонова Вера Павловна", "01.01.2090",
+                start, package, "ООО «Ромашка»"])
+        sheet.append([None, "Итого: 3"])
+        output = io.BytesIO()
+        book.save(output)
+        list_ = Import(contract=contract, file=output.getvalue(),
+            file_name="spisok-prikreplenie.xlsx")
+        list_.save()
+        list_.click('preview')
 
 
 def load_demo_data(config_file, name, persons):

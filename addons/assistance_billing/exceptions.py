@@ -14,3 +14,7 @@ class RegisterError(UserError):
 
 class RegisterAccessError(AccessError):
     pass
+
+
+class AllocationError(UserError):
+    pass

@@ -29,3 +29,7 @@ class ExpenseValidationError(ValidationError):
 
 class RPCAccessError(AccessError):
     pass
+
+
+class PartyValidationError(ValidationError):
+    pass

@@ -766,12 +766,20 @@ class Policy(metaclass=PoolMeta):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.number_key, Index.Similarity(begin=True))))
+        # «ДМС 001», «ДМС-001» and «дмс001» are one number in a contract.
+        cls._sql_constraints = [
+            c for c in cls._sql_constraints if c[0] != 'contract_number_uniq'
+            ] + [
+            ('contract_number_key_uniq', Unique(t, t.contract, t.number_key),
+                'assistance_policy.msg_policy_number_unique'),
+            ]
 
     @classmethod
     def __register__(cls, module_name):
         table_h = cls.__table_handler__(module_name)
         filled = table_h.column_exist('number_key')
         super().__register__(module_name)
+        table_h.drop_constraint('contract_number_uniq')
         if not filled:
             table = cls.__table__()
             cursor = Transaction().connection.cursor()

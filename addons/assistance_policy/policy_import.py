@@ -168,6 +168,13 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         help="The row of the file holding the column titles, found "
         "automatically.")
     columns = fields.Text("Recognised Columns", readonly=True)
+    unmapped_columns = fields.Text("Unrecognised Columns", readonly=True,
+        states={
+            'invisible': ~Eval('unmapped_columns'),
+            },
+        help="The columns of the file holding values whose title is not "
+        "recognised: their values are not imported.  Add the title to the "
+        "insurer's column template to import them, then preview again.")
     header = fields.Text("Header", readonly=True)
     rows_cache = fields.Binary("Rows Read", readonly=True,
         help="The rows of the file as the preview read them, so that "
@@ -180,6 +187,9 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     unchanged_count = fields.Integer("Unchanged", readonly=True)
     terminated_count = fields.Integer("To Be Terminated", readonly=True)
     error_count = fields.Integer("Errors", readonly=True)
+    corrected_count = fields.Integer("Corrected", readonly=True,
+        help="The rows whose names had Latin letters looking like Cyrillic "
+        "ones, written in Cyrillic.")
     lines = fields.One2Many(
         'assistance.policy.import.line', 'import_', "Rows", readonly=True)
     new_lines = fields.One2Many(
@@ -197,6 +207,9 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     error_lines = fields.One2Many(
         'assistance.policy.import.line', 'import_', "Rejected Rows",
         filter=[('kind', '=', 'error')], readonly=True)
+    corrected_lines = fields.One2Many(
+        'assistance.policy.import.line', 'import_', "Corrected Rows",
+        filter=[('correction', '!=', None)], readonly=True)
     errors_file = fields.Function(fields.Binary(
             "Error File", filename='errors_file_name',
             help="The rejected rows with the reason, to send back to "
@@ -291,10 +304,11 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @classmethod
     def copy(cls, imports, default=None):
         default = default.copy() if default else {}
-        for name in ['lines', 'header_row', 'columns', 'header', 'rows_cache',
-                'total_rows', 'processed_rows', 'new_count',
-                'changed_count', 'unchanged_count', 'terminated_count',
-                'error_count', 'message']:
+        for name in ['lines', 'header_row', 'columns', 'unmapped_columns',
+                'header', 'rows_cache', 'total_rows', 'processed_rows',
+                'new_count', 'changed_count', 'unchanged_count',
+                'terminated_count', 'error_count', 'corrected_count',
+                'message']:
             default.setdefault(name, None)
         return super().copy(imports, default=default)
 
@@ -318,8 +332,25 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
     @Workflow.transition('running')
     def apply(cls, imports):
         "Write the list in the task queue"
+        cls.check_apply_access()
         cls.write(imports, {'processed_rows': 0, 'message': None})
         cls.__queue__.apply_rows(imports)
+
+    @classmethod
+    def check_apply_access(cls):
+        """Check once, for the whole import, that the user may create and
+        change what applying writes: the rows are written in bulk, not
+        through the models' create and write that check each call"""
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        with Transaction().set_context(_check_access=True):
+            for model, modes in [
+                    ('assistance.policy', ['create', 'write']),
+                    ('party.party', ['create']),
+                    ('party.contact_mechanism', ['create']),
+                    ]:
+                for mode in modes:
+                    ModelAccess.check(model, mode)
 
     @classmethod
     @Workflow.transition('done')
@@ -351,6 +382,10 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
                 continue
             try:
                 import_._process(apply=True, commit=True)
+            except backend.DatabaseOperationalError:
+                # A serialization failure or a lock timeout: the queue runs
+                # the task again, which resumes after the committed chunks.
+                raise
             except Exception as exception:
                 logger.warning(
                     "import %s failed", import_.id, exc_info=True)
@@ -380,7 +415,8 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
                 'processed_rows': None,
                 'new_count': None, 'changed_count': None,
                 'unchanged_count': None, 'terminated_count': None,
-                'error_count': None, 'message': None,
+                'error_count': None, 'corrected_count': None,
+                'unmapped_columns': None, 'message': None,
                 })
 
     # -- Reading -------------------------------------------------------------
@@ -406,14 +442,8 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         if not self.file:
             raise PolicyImportError(gettext(
                     'assistance_policy.msg_import_no_file'))
-        try:
-            rows = rules.iter_rows(bytes(self.file), self.file_name)
-            head = list(islice(rows, HEADER_SCAN))
-        except Exception as exception:
-            raise PolicyImportError(gettext(
-                    'assistance_policy.msg_import_unreadable',
-                    file=self.file_name or '',
-                    error=str(exception))) from exception
+        rows = self._read_rows()
+        head = list(islice(rows, HEADER_SCAN))
         position, mapping, labels = rules.find_header(
             head, self.get_synonyms())
         if position is None or not rules.mapping_is_usable(
@@ -425,6 +455,22 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
             enumerate(head[position + 1:], position + 2),
             enumerate(rows, len(head) + 1))
         return position, mapping, labels, body
+
+    def _read_rows(self):
+        """Yield the rows of the file; a file the reader refuses (a broken
+        workbook, a limit of rules.FileLimitError) raises a translated
+        PolicyImportError, on whatever row it is found"""
+        name = self.file_name or ''
+        try:
+            yield from rules.iter_rows(bytes(self.file), self.file_name)
+        except rules.FileLimitError as exception:
+            raise PolicyImportError(gettext(
+                    f'assistance_policy.msg_import_{exception.reason}',
+                    file=name, **exception.values)) from exception
+        except Exception as exception:
+            raise PolicyImportError(gettext(
+                    'assistance_policy.msg_import_unreadable',
+                    file=name, error=str(exception))) from exception
 
     def _describe_columns(self, mapping, labels):
         names = dict(self.__class__._field_names())
@@ -443,7 +489,11 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Template = pool.get('assistance.policy.import.template')
         Line = pool.get('assistance.policy.import.line')
-        self.__class__._clear([self], keep_total=apply)
+        # A task run again after a retriable database error resumes after
+        # the rows of the chunks it committed.
+        resumed = (self.processed_rows or 0) if apply else 0
+        if not resumed:
+            self.__class__._clear([self], keep_total=apply)
         if not self.template:
             self.template = self._find_template()
         if apply and self.rows_cache:
@@ -455,6 +505,8 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
             self.template = Template.remember(
                 self.template, self.contract.insurer, mapping, labels)
         run = _Run(self, mapping, labels, apply)
+        if resumed:
+            run.resume(self)
         self.__class__.write([self], {
                 'template': self.template.id if self.template else None,
                 'header_row': position + 1,
@@ -468,18 +520,20 @@ class PolicyImport(Workflow, ModelSQL, ModelView):
         if cache:
             rows = cache.keep(rows)
         mode = self.mode
+        today = Pool().get('ir.date').today()
         for chunk in rules.chunks(rows, CHUNK):
-            parsed = [rules.parse_row(n, c, mapping, mode) for n, c in chunk]
+            parsed = [rules.parse_row(n, c, mapping, mode, today=today)
+                for n, c in chunk]
+            if resumed:
+                parsed = run.skip(parsed, resumed)
             run.process(parsed)
             lines = run.pop_lines()
             if lines:
                 _bulk_create(Line, lines)
             if apply:
-                self.__class__.write([self], {
-                        'processed_rows': run.counts['rows'],
-                        'total_rows': max(
-                            self.total_rows or 0, run.counts['rows']),
-                        })
+                self.__class__.write([self], dict(run.totals(),
+                        total_rows=max(
+                            self.total_rows or 0, run.counts['rows'])))
                 if commit:
                     Transaction().commit()
                     _refresh_statistics(LOOKUP_TABLES)
@@ -542,6 +596,14 @@ class _Run:
         self.contract_id = import_.contract.id
         self.contract_period = (
             import_.contract.start_date, import_.contract.end_date)
+        # A policy is in force only on an active contract: on a draft one
+        # it waits in draft as one created by hand does.
+        self.policy_state = (
+            'active' if import_.contract.state == 'active' else 'draft')
+        # The columns holding values that no field reads
+        self.unmapped = set()
+        self.mapped = set(mapping.values())
+        self.read = 0
         self.default_package = (
             import_.package.id if import_.package else None)
         self.detach_date = import_.detach_date
@@ -591,7 +653,53 @@ class _Run:
             'unchanged_count': self.counts['unchanged'],
             'terminated_count': self.counts['terminate'],
             'error_count': self.counts['error'],
+            'corrected_count': self.counts['corrected'],
+            'unmapped_columns': self.describe_unmapped(),
             }
+
+    def resume(self, import_):
+        "Start from the counts of the chunks a previous run committed"
+        self.counts.update({
+                'rows': import_.processed_rows or 0,
+                'new': import_.new_count or 0,
+                'changed': import_.changed_count or 0,
+                'unchanged': import_.unchanged_count or 0,
+                'terminate': import_.terminated_count or 0,
+                'error': import_.error_count or 0,
+                'corrected': import_.corrected_count or 0,
+                })
+
+    def skip(self, parsed_rows, count):
+        """Return the parsed rows after the first count rows of the file,
+        remembering the numbers of those skipped (for the duplicates)"""
+        kept = []
+        for parsed in parsed_rows:
+            self.read += 1
+            if self.read > count:
+                kept.append(parsed)
+                continue
+            self._note_columns(parsed.cells)
+            number = parsed.values.get('number')
+            if number:
+                self.seen.add(rules.number_key(number) or number)
+        return kept
+
+    def _note_columns(self, cells):
+        for column, value in enumerate(cells):
+            if (value is not None and column not in self.mapped
+                    and column not in self.unmapped
+                    and rules.cell_text(value)):
+                self.unmapped.add(column)
+
+    def describe_unmapped(self):
+        "The unrecognised columns holding values: «H: Примечание» lines"
+        from openpyxl.utils import get_column_letter
+        lines = []
+        for column in sorted(self.unmapped):
+            label = (self.labels[column] if column < len(self.labels)
+                else None)
+            lines.append(f'{get_column_letter(column + 1)}: {label or "—"}')
+        return '\n'.join(lines) or None
 
     def pop_lines(self):
         lines, self.lines = self.lines, []
@@ -607,9 +715,13 @@ class _Run:
     def record(self, kind, parsed, policy=None, person=None, difference=None,
             errors=None):
         self.counts[kind] += 1
-        if kind in {'new', 'unchanged'} and self.counts[kind] > LIST_LIMIT:
-            return
         values = parsed.values
+        corrections = values.get('corrections') if kind != 'error' else None
+        if corrections:
+            self.counts['corrected'] += 1
+        if (kind in {'new', 'unchanged'} and self.counts[kind] > LIST_LIMIT
+                and not corrections):
+            return
         line = {
             'import_': self.import_id,
             'row': parsed.row,
@@ -620,6 +732,10 @@ class _Run:
             'policy': policy if isinstance(policy, int) else None,
             'person': person if isinstance(person, int) else None,
             'difference': difference,
+            'correction': '\n'.join(
+                gettext('assistance_policy.msg_import_lookalike',
+                    column=self._label(f), old=old, new=new)
+                for f, old, new in corrections or []) or None,
             }
         if errors:
             line['column'] = ', '.join(
@@ -655,14 +771,24 @@ class _Run:
     def process(self, parsed_rows):
         "Plan (and apply) one chunk of parsed rows"
         good = []
+        start, end = self.contract_period
         for parsed in parsed_rows:
             self.counts['rows'] += 1
+            self._note_columns(parsed.cells)
             errors = list(parsed.errors)
             number = parsed.values.get('number')
             if number:
-                if number in self.seen:
+                # «ДМС 001», «ДМС-001» and «дмс001» are one policy.
+                key = parsed.values['number_key'] = (
+                    rules.number_key(number) or number)
+                if key in self.seen:
                     errors.append(('number', 'duplicate_in_file'))
-                self.seen.add(number)
+                self.seen.add(key)
+            if self.mode == 'attach':
+                errors.extend(e for e in rules.period_errors(
+                        parsed.values.get('start_date'),
+                        parsed.values.get('end_date'), start, end)
+                    if e not in errors)
             if not errors and self.mode == 'attach':
                 errors.extend(self._check_package(parsed.values))
             if errors:
@@ -688,17 +814,18 @@ class _Run:
         return []
 
     def _existing_policies(self, numbers):
-        "Return number → the policy's values and its insured person's keys"
+        """Return number key → the policy's values and its insured person's
+        keys (a number written otherwise is the same policy)"""
         pool = Pool()
         Policy = pool.get('assistance.policy')
         Party = pool.get('party.party')
         policy, party = Policy.__table__(), Party.__table__()
         cursor = Transaction().connection.cursor()
-        wanted = set(numbers)
         # Looked up by their keys (a B-tree): PostgreSQL takes the trigram
         # index of the numbers for a list of numbers, which reads the
         # entries of their common trigrams («ДМС», «-00»…) for each.
-        keys = sorted({rules.number_key(n) or n for n in wanted})
+        keys = sorted({rules.number_key(n) or n for n in numbers})
+        wanted = set(keys)
         result = {}
         for sub in rules.chunks(keys, 1000):
             condition = keys_in(policy.number_key, sub)
@@ -714,9 +841,10 @@ class _Run:
                     & condition))
             for (id_, number, insured, package, start, end, state,
                     name, birth) in cursor:
-                if number not in wanted:
+                key = rules.number_key(number) or number
+                if key not in wanted:
                     continue
-                result[number] = {
+                result[key] = {
                     'id': id_, 'insured': insured, 'package': package,
                     'start_date': _date(start), 'end_date': _date(end),
                     'state': state, 'name_key': name,
@@ -728,7 +856,7 @@ class _Run:
         date = self.detach_date
         writes = []
         for parsed in rows:
-            current = existing.get(parsed.values['number'])
+            current = existing.get(parsed.values['number_key'])
             if not current:
                 self.record('error', parsed,
                     errors=[('number', 'unknown_policy')])
@@ -754,12 +882,12 @@ class _Run:
     def _plan_attach(self, rows, existing):
         known = self._known_persons(
             [p.values for p in rows
-                if p.values['number'] not in existing])
+                if p.values['number_key'] not in existing])
         phones = self._known_phones(rows, existing, known)
         plan = _Plan()
         for parsed in rows:
             values = parsed.values
-            current = existing.get(values['number'])
+            current = existing.get(values['number_key'])
             if current:
                 self._plan_existing(plan, parsed, current, phones)
             else:
@@ -941,18 +1069,23 @@ class _Plan:
         def person_id(person):
             return created.get(person, person)
         if self.phones:
-            _bulk_create(Mechanism, [{
-                        'party': person_id(p), 'type': 'mobile',
-                        'value': '+' + phone, 'value_compact': '+' + phone,
-                        'phone_key': phone,
-                        } for p, phone in self.phones])
+            # Formatted by the code of a phone typed in a party's form
+            # (the international format of the phonenumbers library).
+            mechanism = Mechanism(type='mobile')
+            _bulk_create(Mechanism, [Mechanism.preprocess_values('create', {
+                            'party': person_id(p), 'type': 'mobile',
+                            'value': mechanism.format_value(
+                                value='+' + phone, type_='mobile'),
+                            'value_compact': mechanism.format_value_compact(
+                                value='+' + phone, type_='mobile'),
+                            }) for p, phone in self.phones])
         if self.policies:
             # Valid by construction (the package is one of the contract's,
             # the period is checked, the number unique in the file and new in
             # the contract): inserted in bulk, with their history rows.
             _bulk_create(Policy, [Policy.preprocess_values('create', dict(
                             values, insured=person_id(p),
-                            contract=run.contract_id, state='active',
+                            contract=run.contract_id, state=run.policy_state,
                             source_import=run.import_id))
                     for p, values in self.policies])
         if self.writes:
@@ -1190,6 +1323,8 @@ class PolicyImportLine(ModelSQL, ModelView):
         help="Each changed field: the value before → the value of the file.")
     column = fields.Char("Column", readonly=True)
     reason = fields.Text("Reason", readonly=True)
+    correction = fields.Text("Correction", readonly=True,
+        help="What was corrected in the values of the row.")
     cells = fields.Text("Row Values", readonly=True)
 
     @classmethod

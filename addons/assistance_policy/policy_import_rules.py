@@ -61,14 +61,32 @@ DEFAULT_SYNONYMS = {
 REASONS = {
     'bad_date', 'bad_period', 'bad_phone', 'missing_number', 'missing_name',
     'unknown_package', 'duplicate_in_file', 'conflicting_person',
-    'unknown_policy', 'detach_before_start',
+    'unknown_policy', 'detach_before_start', 'future_birth', 'old_birth',
+    'outside_contract',
     }
+# The earliest birth date a person may have.
+BIRTH_MIN = dt.date(1900, 1, 1)
+
+# What a file may demand of the reader: the last row Excel itself can hold,
+# far more columns than any list has, the texts of a big list.
+MAX_ROWS = 1_048_576
+MAX_COLUMNS = 512
+MAX_STRINGS = 2_000_000
+MAX_STRINGS_BYTES = 256 << 20
 
 # Latin letters that look like Cyrillic ones and slip into Russian names.
 _LATIN_TO_CYRILLIC = str.maketrans({
         'a': 'а', 'b': 'в', 'c': 'с', 'e': 'е', 'h': 'н', 'k': 'к',
         'm': 'м', 'o': 'о', 'p': 'р', 't': 'т', 'x': 'х', 'y': 'у',
         })
+# The same for the display of a name, case kept: only the letters that
+# look the same in both cases (a Latin «m» or «t» is no «м» or «т»).
+_LATIN_LOOKALIKES = str.maketrans({
+        'a': 'а', 'c': 'с', 'e': 'е', 'o': 'о', 'p': 'р', 'x': 'х', 'y': 'у',
+        'A': 'А', 'B': 'В', 'C': 'С', 'E': 'Е', 'H': 'Н', 'K': 'К', 'M': 'М',
+        'O': 'О', 'P': 'Р', 'T': 'Т', 'X': 'Х', 'Y': 'У',
+        })
+_CYRILLIC_WORD = re.compile('[а-яёА-ЯЁ]')
 _CYRILLIC = re.compile('[а-я]')
 _LOOKALIKE = re.compile('[abcehkmoptxy]')
 _SPACES = re.compile(r'\s+')
@@ -89,6 +107,17 @@ class RowError(ValueError):
     def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
+
+
+class FileLimitError(ValueError):
+    """A file that demands more than the reader gives (limit_rows,
+    limit_columns, limit_strings) or refers to what it does not hold
+    (bad_string, bad_reference); values names the cell, count, limit"""
+
+    def __init__(self, reason, **values):
+        super().__init__(reason, values)
+        self.reason = reason
+        self.values = values
 
 
 # -- Normalisation -----------------------------------------------------------
@@ -120,6 +149,21 @@ def fold(text):
             word = word.translate(_LATIN_TO_CYRILLIC)
         words.append(word)
     return ' '.join(words)
+
+
+def fold_lookalikes(text):
+    """Return text with the Latin look-alike letters of its Cyrillic words
+    written in Cyrillic («Вoлков» with a Latin «o» → «Волков»); the words
+    without a Cyrillic letter (a Latin name) are kept"""
+    if not text:
+        return text
+
+    def word(match):
+        part = match.group(0)
+        if _CYRILLIC_WORD.search(part):
+            return part.translate(_LATIN_LOOKALIKES)
+        return part
+    return re.sub(r'[^\W\d_]+', word, text)
 
 
 def normalise_header(text):
@@ -275,6 +319,34 @@ def _parse_text_date(text):
     raise RowError('bad_date')
 
 
+# -- Checks (the ORM's validation and the import's bulk path share them) -----
+
+def birth_date_error(birth_date, today):
+    "The reason a birth date is not plausible, or None"
+    if birth_date is None:
+        return None
+    if birth_date > today:
+        return 'future_birth'
+    if birth_date < BIRTH_MIN:
+        return 'old_birth'
+    return None
+
+
+def period_errors(start, end, contract_start=None, contract_end=None):
+    """Return the (field, reason) of a policy period that ends before it
+    starts or is not inside its contract's period"""
+    errors = []
+    if start and contract_start and start < contract_start:
+        errors.append(('start_date', 'outside_contract'))
+    elif start and contract_end and start > contract_end:
+        errors.append(('start_date', 'outside_contract'))
+    if end and contract_end and end > contract_end:
+        errors.append(('end_date', 'outside_contract'))
+    elif start and end and end < start:
+        errors.append(('end_date', 'bad_period'))
+    return errors
+
+
 # -- Files -------------------------------------------------------------------
 
 def file_kind(data, filename=None):
@@ -300,21 +372,46 @@ def iter_rows(data, filename=None):
 def _iter_xlsx(data):
     """openpyxl (read-only) opens the workbook: the first sheet, the shared
     strings, the date styles; the sheet's cells are streamed by _SheetReader
-    with the same values as openpyxl's iter_rows(values_only=True)."""
+    with the same values as openpyxl's iter_rows(values_only=True).
+
+    What the file may demand is bounded (MAX_ROWS, MAX_COLUMNS,
+    MAX_STRINGS): a file beyond raises FileLimitError before it costs the
+    memory it asks for."""
+    import zipfile
+
     import openpyxl
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        strings_size = sum(i.file_size for i in archive.infolist()
+            if i.filename.lower().endswith('sharedstrings.xml'))
+    except zipfile.BadZipFile:
+        strings_size = 0
+    if strings_size > MAX_STRINGS_BYTES:
+        raise FileLimitError('limit_strings',
+            count=strings_size, limit=MAX_STRINGS_BYTES)
     workbook = openpyxl.load_workbook(
         io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
         try:
-            reader = _SheetReader(sheet._shared_strings,
+            strings = sheet._shared_strings
+            if len(strings) > MAX_STRINGS:
+                raise FileLimitError('limit_strings',
+                    count=len(strings), limit=MAX_STRINGS)
+            reader = _SheetReader(strings,
                 workbook._date_formats, workbook._timedelta_formats,
-                workbook.epoch, sheet.max_column or 0)
+                workbook.epoch, min(sheet.max_column or 0, MAX_COLUMNS))
             source = sheet._get_source()
         except AttributeError:
             # An openpyxl whose internals differ: its own streaming reader,
             # three times slower, the same values.
-            for row in sheet.iter_rows(values_only=True):
+            for number, row in enumerate(sheet.iter_rows(values_only=True),
+                    1):
+                if number > MAX_ROWS:
+                    raise FileLimitError('limit_rows',
+                        row=number, limit=MAX_ROWS)
+                if len(row) > MAX_COLUMNS:
+                    row = row[:MAX_COLUMNS]
                 yield list(row)
             return
         with source:
@@ -330,7 +427,9 @@ class _SheetReader:
     iterparse and builds a dict per cell: 90 % of the time of reading a
     100,000-row list.  The handlers here keep only a row's values; a
     document type declaration (the vector of entity attacks) is refused as
-    defusedxml does."""
+    defusedxml does.  The empty rows a row number skips are yielded one
+    by one (not built at once), up to MAX_ROWS; a cell with a value beyond
+    MAX_COLUMNS is refused, a blank one ignored."""
 
     _columns = {}
 
@@ -344,6 +443,7 @@ class _SheetReader:
         self.row = None
         self.expected = 1
         self.cell = None
+        self.reference = None
         self.text = None
         self.inline = False
 
@@ -353,6 +453,9 @@ class _SheetReader:
         letters = reference.rstrip('0123456789')
         index = cls._columns.get(letters)
         if index is None:
+            if len(letters) > 3 or not letters.isascii() or (
+                    not letters.isalpha()):
+                raise FileLimitError('bad_reference', cell=reference[:20])
             index = 0
             for letter in letters.upper():
                 index = index * 26 + ord(letter) - 64
@@ -373,7 +476,13 @@ class _SheetReader:
             chunk = source.read(size)
             parser.Parse(chunk, not chunk)
             if self.done:
-                yield from self.done
+                for row in self.done:
+                    if type(row) is int:
+                        # A count of empty rows.
+                        for _ in range(row):
+                            yield [None] * self.width
+                    else:
+                        yield row
                 self.done = []
             if not chunk:
                 break
@@ -404,11 +513,15 @@ class _SheetReader:
             self.inline = True
         elif name == 'row':
             number = attributes.get('r')
-            number = int(float(number)) if number else self.expected
-            while self.expected < number:
-                self.done.append([None] * self.width)
-                self.expected += 1
-            self.expected = number + 1
+            try:
+                number = int(number) if number else self.expected
+            except ValueError:
+                raise FileLimitError('bad_reference', cell=number[:20])
+            if number > MAX_ROWS:
+                raise FileLimitError('limit_rows', row=number, limit=MAX_ROWS)
+            if self.expected < number:
+                self.done.append(number - self.expected)
+            self.expected = max(self.expected, number) + 1
             self.row = [None] * self.width
             self.position = 0
 
@@ -439,7 +552,18 @@ class _SheetReader:
         column = (self.column_index(reference) if reference
             else self.position)
         self.position = column + 1
-        value = self._value(attributes.get('t', 'n'), attributes.get('s'))
+        self.reference = reference
+        try:
+            value = self._value(attributes.get('t', 'n'), attributes.get('s'))
+        except FileLimitError:
+            raise
+        except (ValueError, TypeError, OverflowError):
+            raise FileLimitError('bad_value', cell=reference or '')
+        if column >= MAX_COLUMNS:
+            if value is None or value == '':
+                return
+            raise FileLimitError('limit_columns',
+                cell=reference or '', limit=MAX_COLUMNS)
         if column >= len(row):
             row.extend([None] * (column + 1 - len(row)))
         row[column] = value
@@ -465,7 +589,14 @@ class _SheetReader:
                     return '#VALUE!'
             return value
         if kind == 's':
-            return self.strings[int(value)]
+            try:
+                index = int(value)
+                if index < 0:
+                    raise IndexError(index)
+                return self.strings[index]
+            except (IndexError, ValueError):
+                raise FileLimitError('bad_string',
+                    cell=self.reference or '')
         if kind == 'b':
             return bool(int(value))
         if kind == 'd':
@@ -548,47 +679,98 @@ def merge_synonyms(*sources):
     return merged
 
 
-def _row_mapping(labels, index):
-    mapping = {}
-    for column, label in enumerate(labels):
-        field = index.get(normalise_header(label)) if label else None
-        if field and field not in mapping:
-            mapping[field] = column
-    return mapping
-
-
 def find_header(rows, synonyms, scan=30):
     """Find the header among the first rows.
 
-    Return (position, mapping, labels): the position of the header row in
-    rows, field → column index, and the column titles.  A title merged over
-    two rows, or a group title above sub-titles, is read from the row above.
+    Return (position, mapping, labels): the position of the header's last
+    row in rows, field → column index, and the column titles.  A header
+    may be written over two or three rows with merged cells: «Дата» over
+    «рождения» is the title «Дата рождения», a group title («Застрахованный»)
+    over sub-titles («Фамилия», «Имя») gives way to them, a title merged
+    down over the rows is read from its top row (see header_labels).
     Return (None, {}, []) when no row names at least two known columns."""
     index = synonym_index(synonyms)
-    best, best_mapping = None, {}
-    for position, row in enumerate(rows[:scan]):
-        labels = _merged_labels(rows, position)
-        mapping = _row_mapping(labels, index)
-        if len(mapping) > len(best_mapping):
-            best, best_mapping = position, mapping
+    best, best_mapping, best_labels = None, {}, []
+    for position in range(min(scan, len(rows))):
+        labels, mapping, own = _header_reading(rows, position, index)
+        # A row under the best one that names as many columns, some by its
+        # own titles, is the lower row of the same header («№» under
+        # «Полис»): the list starts below it.
+        if len(mapping) > len(best_mapping) or (
+                best is not None and own and len(mapping) == len(best_mapping)
+                and position - best < HEADER_DEPTH):
+            best, best_mapping, best_labels = position, mapping, labels
     if best is None or len(best_mapping) < 2:
         return None, {}, []
-    labels = _merged_labels(rows, best)
-    return best, best_mapping, labels
+    return best, best_mapping, best_labels
 
 
-def _merged_labels(rows, position):
-    "The titles of a header row, blanks filled from the row above"
-    labels = [cell_text(v) for v in rows[position]]
-    if position:
-        above = [cell_text(v) for v in rows[position - 1]]
-        index_known = len(labels)
-        for column in range(max(index_known, len(above))):
-            if column >= len(labels):
-                labels.append(None)
-            if not labels[column] and column < len(above):
-                labels[column] = above[column]
-    return labels
+HEADER_DEPTH = 3
+
+
+def header_labels(rows, position, index):
+    """Return (labels, mapping) of a header whose last row is at position.
+
+    The rows above it that hold at least two titles (not a title block of
+    one merged cell) are the upper rows of the header, up to HEADER_DEPTH
+    rows in all.  A merged cell holds its text in its first column only:
+    an upper row's title covers the blank cells on its right that have a
+    title under them, up to the next title of its row or of a row above.
+    Each column is named by the shortest run of its titles, from the lowest
+    row up, that is a known title; a column matching none is named by all
+    its titles."""
+    labels, mapping, _ = _header_reading(rows, position, index)
+    return labels, mapping
+
+
+def _header_reading(rows, position, index):
+    "header_labels and the number of known titles using the row's own text"
+    stack = [position]
+    while len(stack) < HEADER_DEPTH and stack[0] > 0:
+        above = rows[stack[0] - 1]
+        if sum(1 for v in above if cell_text(v)) < 2:
+            break
+        stack.insert(0, stack[0] - 1)
+    texts = [[cell_text(v) for v in rows[p]] for p in stack]
+    width = max(len(t) for t in texts)
+    for text in texts:
+        text.extend([None] * (width - len(text)))
+    filled = []
+    for level, text in enumerate(texts[:-1]):
+        row, current = [], None
+        for column, value in enumerate(text):
+            if value:
+                current = value
+            elif any(texts[u][column] for u in range(level)):
+                current = None
+            if not value and not any(t[column] for t in texts[level + 1:]):
+                # No title under it: not a column of the merged cell.
+                row.append(None)
+            else:
+                row.append(value or current)
+        filled.append(row)
+    filled.append(texts[-1])
+    labels, mapping, own = [], {}, 0
+    for column in range(width):
+        parts = []
+        for row in filled:
+            value = row[column]
+            if value and (not parts or parts[-1] != value):
+                parts.append(value)
+        label, field = None, None
+        for size in range(1, len(parts) + 1):
+            candidate = ' '.join(parts[-size:])
+            field = index.get(normalise_header(candidate))
+            if field:
+                label = candidate
+                own += bool(texts[-1][column])
+                break
+        if not label and parts:
+            label = ' '.join(parts)
+        labels.append(label)
+        if field and field not in mapping:
+            mapping[field] = column
+    return labels, mapping, own
 
 
 def mapping_is_usable(mapping, mode='add'):
@@ -619,25 +801,37 @@ _FOOTER = re.compile(r'^(итого|всего|total)', re.IGNORECASE)
 
 
 def is_footer(cells, mapping):
-    "Tell whether a row is a total line below the list («Итого: 300»)"
-    text = None
+    """Tell whether a row is a total line below the list («Итого: 300»):
+    a cell in any column starts with «Итого» or «Всего», and the mapped
+    columns hold nothing else than it and numbers (the totals)"""
+    footer = None
+    for value in cells:
+        if isinstance(value, str) and _FOOTER.match(value.strip()):
+            footer = value
+            break
+    if footer is None:
+        return False
     for column in mapping.values():
-        if column < len(cells) and cells[column] is not None:
-            value = cell_text(cells[column])
-            if value:
-                if text is not None:
-                    return False
-                text = value
-    return text is not None and bool(_FOOTER.match(text))
+        if column < len(cells):
+            value = cells[column]
+            if value is None or value is footer or isinstance(
+                    value, (int, float)) and not isinstance(value, bool):
+                continue
+            if cell_text(value):
+                return False
+    return True
 
 
-def parse_row(row, cells, mapping, mode='add'):
+def parse_row(row, cells, mapping, mode='add', today=None):
     """Parse the cells of one row into a ParsedRow.
 
     values holds the policy's and person's values read from the row;
-    errors is a list of (field, reason) — a row with errors is rejected.
+    errors is a list of (field, reason) — a row with errors is rejected;
+    values['corrections'] lists the (field, text of the file, text kept)
+    of the names whose Latin look-alike letters were folded to Cyrillic.
+    A birth date after today (when given) or before 1900 is an error.
     Never raises: whatever the cells hold, the outcome is a ParsedRow."""
-    values, errors = {}, []
+    values, errors, corrections = {}, [], []
 
     def cell(field):
         column = mapping.get(field)
@@ -651,10 +845,16 @@ def parse_row(row, cells, mapping, mode='add'):
     else:
         errors.append(('number', 'missing_number'))
 
-    full_name = display_name(cell_text(cell('full_name')))
+    def name_cell(field):
+        text = cell_text(cell(field))
+        folded = fold_lookalikes(text)
+        if folded != text:
+            corrections.append((field, text, folded))
+        return folded
+
+    full_name = display_name(name_cell('full_name'))
     if not full_name:
-        full_name = display_name(
-            *(cell_text(cell(p)) for p in NAME_PARTS))
+        full_name = display_name(*(name_cell(p) for p in NAME_PARTS))
     key = name_key(full_name) if full_name else None
     if key:
         values['full_name'] = full_name
@@ -671,13 +871,17 @@ def parse_row(row, cells, mapping, mode='add'):
             errors.append((field, error.reason))
             continue
         if date is not None:
-            if not dt.date(1900, 1, 1) <= date <= dt.date(2200, 12, 31):
+            if field != 'birth_date' and not (
+                    dt.date(1900, 1, 1) <= date <= dt.date(2200, 12, 31)):
                 errors.append((field, 'bad_date'))
                 continue
             values[field] = date
-    if (values.get('start_date') and values.get('end_date')
-            and values['end_date'] < values['start_date']):
-        errors.append(('end_date', 'bad_period'))
+    reason = birth_date_error(values.get('birth_date'), today or dt.date.max)
+    if reason:
+        errors.append(('birth_date', reason))
+        del values['birth_date']
+    errors.extend(period_errors(
+            values.get('start_date'), values.get('end_date')))
 
     package = cell_text(cell('package'))
     if package:
@@ -696,6 +900,8 @@ def parse_row(row, cells, mapping, mode='add'):
     if document:
         values['document'] = document
         values['document_text'] = document_text
+    if corrections:
+        values['corrections'] = corrections
     return ParsedRow(row, values, errors, cells)
 
 
