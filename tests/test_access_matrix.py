@@ -94,6 +94,13 @@ ACCESS = {
     'assistance.billing.configuration.accrual': {'accountant': 'rwc'},
     # the insurer billing's revenue accounts, the accountants' own too
     'assistance.billing.configuration.insurer': {'accountant': 'rwc'},
+    # the providers' registers and their removal reasons, the accountants'
+    'assistance.billing.removal_reason': {'accountant': 'rwcd'},
+    'assistance.billing.register': {'accountant': 'rwcd'},
+    'assistance.billing.register.line': {'accountant': 'rwcd'},
+    'assistance.billing.register.error': {'accountant': 'rwcd'},
+    'assistance.billing.register.template': {'accountant': 'rwcd'},
+    'assistance.billing.register.template.line': {'accountant': 'rwcd'},
     # assistance_reports: the loss level (P9), its thresholds and alerts
     'assistance.loss_level': {'manager': 'r', 'accountant': 'r', 'head': 'r'},
     'assistance.loss_level.control': {

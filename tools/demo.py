@@ -150,6 +150,7 @@ class DemoData:
         self.create_providers()
         self.create_orders()
         self.deliver_orders()
+        self.create_provider_register()
         self.create_loss_level_control()
         self.create_supplier_invoice()
         self.preview_insurer_list()
@@ -745,6 +746,55 @@ class DemoData:
             config=self.config)
         bill.execute('bill')
 
+
+    def create_provider_register(self):
+        """A clinic's register of services imported and checked (BIL-1,
+        BIL-2): two rows accepted (one at the list price, with a
+        difference), a duplicate and a service without guarantee letter
+        removed; the accountant creates the invoice"""
+        if not self.billing_active():
+            return
+        import io
+
+        import openpyxl
+        Order = self.model('assistance.order')
+        Register = self.model('assistance.billing.register')
+        orders = Order.find([
+                ('provider.name', '=', "Клиника «Медицина на Тверской»"),
+                ('state', '=', 'delivered')], limit=1)
+        if not orders:
+            return
+        order, = orders
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(["Реестр оказанных услуг № 1"])
+        sheet.append(["№ п/п", "ФИО пациента", "№ полиса",
+                "№ гарантийного письма", "Дата оказания", "Услуга",
+                "Кол-во", "Цена", "Сумма"])
+        rows = []
+        for line in order.lines:
+            rows.append([order.case.insured.name, order.policy.number,
+                    order.number, order.date, line.service.name,
+                    float(line.quantity), float(line.unit_price)])
+        if len(rows) > 1:
+            # billed above the price list: accepted at the list price
+            rows[1][-1] = round(rows[1][-1] * 1.2, 2)
+        rows.append(rows[0][:])
+        rows.append([order.case.insured.name, None, "ГП-0000",
+                order.date, rows[0][4], 1, rows[0][-1]])
+        for number, row in enumerate(rows, 1):
+            quantity, price = row[-2], row[-1]
+            sheet.append([number] + row + [quantity * price])
+        data = io.BytesIO()
+        book.save(data)
+        register = Register(provider=order.provider, number="1",
+            date=self.today, start_date=self.today.replace(day=1),
+            end_date=self.today, invoice_number="СЧ-1",
+            invoice_date=self.today, file=data.getvalue(),
+            file_name="реестр-1.xlsx")
+        register.save()
+        register.click('import_file')
+        register.click('check')
 
     def create_loss_level_control(self):
         "Thresholds of the loss level (P9) on the manager's current contract"

@@ -8,6 +8,14 @@ class AccrualError(UserError):
     pass
 
 
+class RegisterError(UserError):
+    pass
+
+
+class RegisterAccessError(AccessError):
+    pass
+
+
 class AllocationError(UserError):
     pass
 
