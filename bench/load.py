@@ -39,6 +39,7 @@ Usage: .venv/bin/python bench/load.py [--operators 50] [--calls 20]
 """
 import argparse
 import base64
+import configparser
 import contextlib
 import datetime as dt
 import http.client
@@ -148,11 +149,12 @@ class Client:
 
     def __init__(self, host, port, database, timeout=120):
         self.host, self.port, self.timeout = host, port, timeout
-        self.path = f'/{database}/'
+        self.path = f'/{database}/rpc/'
         self.session = None
         self.context = {}
         self.connection = None
         self.retries = 0
+        self.reasons = []
 
     def _connect(self):
         self.connection = http.client.HTTPConnection(
@@ -196,10 +198,12 @@ class Client:
         while True:
             try:
                 return self.call_once(method, *params)
-            except ServerAway:
+            except ServerAway as exception:
                 if time.monotonic() > deadline:
                     raise
                 self.retries += 1
+                if len(self.reasons) < 3:
+                    self.reasons.append(f'{method}: {exception}'[:200])
                 time.sleep(0.5 + random.random())
 
     def model(self, model, method, *args):
@@ -286,13 +290,21 @@ class Layout:
             ASSISTANCE_VAR=str(self.var),
             ASSISTANCE_ACCESS_LOG=str(self.var / 'access.log'))
         if kannel:
-            self.env.update(
-                TRYTOND_ASSISTANCE_SMS__URL=kannel.url,
-                TRYTOND_ASSISTANCE_SMS__DLR_URL=f'http://127.0.0.1:{self.port}',
-                # The cron takes over a failed message soon after.
-                TRYTOND_ASSISTANCE_SMS__RETRY_DELAY='2',
-                TRYTOND_ASSISTANCE_SMS__RETRY_FACTOR='1',
-                TRYTOND_ASSISTANCE_SMS__TIMEOUT='5')
+            # The file's [assistance_sms] wins over the environment.
+            config = configparser.ConfigParser(interpolation=None)
+            config.read(ROOT / 'config' / 'trytond-production.conf',
+                encoding='utf-8')
+            config['assistance_sms']['url'] = kannel.url
+            config['assistance_sms']['dlr_url'] = \
+                f'http://127.0.0.1:{self.port}'
+            config['assistance_sms']['retry_delay'] = '2'
+            config['assistance_sms']['retry_factor'] = '1'
+            config['assistance_sms']['timeout'] = '5'
+            self.var.mkdir(parents=True, exist_ok=True)
+            path = self.var / 'trytond.conf'
+            with path.open('w', encoding='utf-8') as output:
+                config.write(output)
+            self.env['ASSISTANCE_CONFIG'] = str(path)
         self.process = None
 
     def init(self, reuse, persons=None):
@@ -466,6 +478,7 @@ class Stats:
         self.confirmed = set()
         self.calls = 0
         self.retries = 0
+        self.retry_reasons = []
 
     def time(self, step, seconds):
         with self.lock:
@@ -504,14 +517,15 @@ class Operator(threading.Thread):
                 break
             try:
                 self.one_call(client, number)
-            except (RPCError, ServerAway) as exception:
-                self.stats.error(self.step, exception)
+            except Exception as exception:
+                self.stats.error(self.step, repr(exception))
             finally:
                 with self.stats.lock:
                     self.stats.calls += 1
                 self.progress()
         with self.stats.lock:
             self.stats.retries += client.retries
+            self.stats.retry_reasons += client.reasons
 
     def timed(self, step, function, *args):
         self.step = step
@@ -527,7 +541,8 @@ class Operator(threading.Thread):
         # The operator types the policy number the insured dictates.
         found = self.timed('identify', client.model, 'party.party',
             'identify', person['number'], None, 20)
-        assert any(f['party'] == person['party'] for f in found), found
+        if not any(f['party'] == person['party'] for f in found):
+            raise RPCError(['identify', [f"{person['number']} not found"]])
 
         def case():
             open_case = None
@@ -558,10 +573,17 @@ class Operator(threading.Thread):
                             'longitude': lon + self.random.uniform(
                                 -0.02, 0.02),
                             }])
-            return open_case
-        case_id = self.timed('case', case)
-        case, = client.model('assistance.case', 'read', [case_id],
-            ['policy', 'event_date', 'latitude', 'longitude'])
+            case, = client.model('assistance.case', 'read', [open_case],
+                ['policy', 'event_date', 'latitude', 'longitude'])
+            if case['latitude'] is None or case['longitude'] is None:
+                # The operator asks where the insured is.
+                case['latitude'], case['longitude'] = MOSCOW
+                client.model('assistance.case', 'write', [open_case], {
+                        'latitude': case['latitude'],
+                        'longitude': case['longitude'],
+                        })
+            return open_case, case
+        case_id, case = self.timed('case', case)
         policy = case['policy'] or person['policy']
         decision, = self.timed('coverage', client.model, 'assistance.policy',
             'coverage_check', [policy], service, self.today, Decimal(1),
@@ -876,6 +898,7 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         'confirmed': len(stats.confirmed),
         'refused': dict(stats.refused),
         'retries': stats.retries,
+        'retry_samples': stats.retry_reasons[:5],
         'errors': len(stats.errors),
         'error_samples': stats.errors[:5],
         'overruns': len(over),
@@ -929,8 +952,8 @@ def report(figures):
         print(f"{step:<10} {row['count']:>6} {row['p50_ms']:>8} "
             f"{row['p95_ms']:>8}", file=out)
     print(f"confirmed orders {figures['confirmed']}, refused "
-        f"{figures['refused']}, calls sent again {figures['retries']}",
-        file=out)
+        f"{figures['refused']}, calls sent again {figures['retries']} "
+        f"{figures['retry_samples']}", file=out)
     for fault in figures['faults']:
         print(f"fault: {fault}", file=out)
     print(f"errors {figures['errors']} {figures['error_samples']}", file=out)

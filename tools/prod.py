@@ -30,7 +30,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
-CONFIG = ROOT / 'config' / 'trytond-production.conf'
+CONFIG = pathlib.Path(os.environ.get('ASSISTANCE_CONFIG',
+        ROOT / 'config' / 'trytond-production.conf'))
 # The processes' state, logs and filestore (ASSISTANCE_VAR: elsewhere, as the
 # tests do, so that they never touch a running `make prod`).
 VAR = pathlib.Path(os.environ.get('ASSISTANCE_VAR', ROOT / 'var'))
