@@ -414,6 +414,18 @@ class PrivatePostgreSQL:
             f'-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1'
             ' -c max_connections=200 -c fsync=off', '-m', 'fast', action)
 
+    def copy(self, source, database):
+        "Copy the database at the URI source into the cluster"
+        subprocess.run(['psql', '-X', '-q', f'{self.uri}postgres', '-c',
+                f'CREATE DATABASE "{database}"'], check=True)
+        dump = subprocess.Popen(['pg_dump', '--format=custom', '--no-owner',
+                source], stdout=subprocess.PIPE)
+        subprocess.run(['pg_restore', '--no-owner', '--exit-on-error',
+                f'--dbname={self.uri}{database}'], stdin=dump.stdout,
+            check=True)
+        if dump.wait():
+            raise RuntimeError(f"pg_dump of {source} failed")
+
     def restart(self):
         self._pg_ctl('restart')
         return f"PostgreSQL restarted (pg_ctl restart, port {self.port})"
@@ -568,10 +580,11 @@ class Operator(threading.Thread):
                                 microsecond=0),
                             'operator': client.user_id,
                             'description': "Нужна помощь (нагрузочный тест)",
-                            'latitude': lat + self.random.uniform(
-                                -0.02, 0.02),
-                            'longitude': lon + self.random.uniform(
-                                -0.02, 0.02),
+                            # The field's digits: (9, 6).
+                            'latitude': round(lat + self.random.uniform(
+                                    -0.02, 0.02), 6),
+                            'longitude': round(lon + self.random.uniform(
+                                    -0.02, 0.02), 6),
                             }])
             case, = client.model('assistance.case', 'read', [open_case],
                 ['policy', 'event_date', 'latitude', 'longitude'])
@@ -800,7 +813,11 @@ def run(operators=50, calls=20, duration=600, faults=(), reuse=False,
         # Restarted during the load: a cluster of our own.
         postgresql = PrivatePostgreSQL()
         postgresql.start()
-        PG_URI, reuse = postgresql.uri, False
+        if reuse and psql(f"SELECT 1 FROM pg_database WHERE datname = "
+                f"'{database}'", 'postgres'):
+            # A copy of the database of the machine's cluster.
+            postgresql.copy(f'{PG_URI}{database}', database)
+        PG_URI = postgresql.uri
         log(f"PostgreSQL of the bench on {PG_URI}")
     try:
         return _run(operators, calls, duration, faults, reuse, database,
