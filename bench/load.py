@@ -853,8 +853,11 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         fault_events = []
 
         def progress():
+            "Fire the faults due, by the calls made or the time spent"
+            share = (time.monotonic() - start) / duration
             with fault_lock:
-                while pending and stats.calls >= pending[0][0]:
+                while pending and (stats.calls >= pending[0][0]
+                        or share * total >= pending[0][0]):
                     _, fault = pending.pop(0)
                     fault_events.append(fault)
                     threading.Thread(target=fire, args=(fault,),
@@ -884,7 +887,9 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            while thread.is_alive():
+                thread.join(0.5)
+                progress()
         elapsed = time.monotonic() - start
         # A fault still firing (PostgreSQL restarting) ends first.
         while len(fired) < len(fault_events):

@@ -14,6 +14,8 @@ from trytond import backend
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'bench'))
 
+ADMIN = ('admin', 'load-short-2026')
+
 pytestmark = pytest.mark.skipif(
     backend.name != 'postgresql',
     reason="the production layout runs on PostgreSQL")
@@ -29,10 +31,14 @@ def demo_database():
     from trytond.tests.test_tryton import DB_NAME, drop_db
     from trytond.tests.tools import activate_modules
     config = activate_modules(demo.addons())
+    # The demo's users speak Russian (trytond-admin -l ru for the demo).
+    Lang = Model.get('ir.lang', config=config)
+    russian, = Lang.find([('code', '=', 'ru')])
+    russian.click('load_translations')
     demo.DemoData(config, 40).run()
     User = Model.get('res.user', config=config)
     admin, = User.find([('login', '=', 'admin')])
-    admin.password = 'admin'
+    admin.password = ADMIN[1]
     admin.save()
     yield DB_NAME
     drop_db()
@@ -41,6 +47,7 @@ def demo_database():
 def test_load_short(demo_database):
     import load
     load.PG_URI = os.environ['TRYTOND_DATABASE__URI']
+    load.ADMIN = ADMIN
     figures = load.run(operators=8, calls=3, duration=150,
         faults=['web', 'queue'], database=demo_database, reuse=True,
         web_workers=2, queue_workers=1, sms_timeout=90)
@@ -53,6 +60,9 @@ def test_load_short(demo_database):
     assert len(figures['faults']) == 2, figures['faults']
     assert not any('FAILED' in f for f in figures['faults']), figures
     assert figures['sms_states'], figures
-    assert set(figures['sms_states']) <= {'sent', 'delivered'}, figures
+    # Taken by the gateway; or, when the worker was killed while Kannel
+    # answered, set aside for the operator (never sent twice by itself).
+    assert set(figures['sms_states']) <= {
+        'sent', 'delivered', 'unconfirmed'}, figures
     for step in load.STEPS:
         assert figures['steps'][step]['count'] > 0, (step, figures)
