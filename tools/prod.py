@@ -173,17 +173,27 @@ class Supervisor:
                 elif now >= restart_at[name]:
                     del restart_at[name]
                     self.spawn(name)
+        # The whole group of each (its own session): trytond-worker's and
+        # trytond-cron's children would live on, connected to the database.
         for process, _ in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 40
         for name, (process, _) in self.processes.items():
             try:
                 process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                process.kill()
+                pass
+            _signal_group(process, signal.SIGKILL)
             (RUN / f'{name}.pid').unlink(missing_ok=True)
         (RUN / 'supervisor.pid').unlink(missing_ok=True)
+
+
+def _signal_group(process, signum):
+    "Send signum to the process group of process (started in a session)"
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run(args):
