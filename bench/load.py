@@ -928,6 +928,9 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         'lost': len(problems),
         'lost_samples': problems[:5],
         'sms_states': sms_states,
+        # Still waiting for the queue at the end (taken by no worker).
+        'sms_unsent': sum(int(n) for state, n in sms_states.items()
+            if state in {'queued', 'sending'}),
         'faults': fired,
         'load_average': os.getloadavg()[0],
         'web_workers': web_workers,
@@ -982,7 +985,8 @@ def report(figures):
     print(f"limit overruns {figures['overruns']} "
         f"{figures['overrun_samples']}", file=out)
     print(f"lost {figures['lost']} {figures['lost_samples']}; SMS "
-        f"{figures['sms_states']}", file=out)
+        f"{figures['sms_states']}, not sent {figures['sms_unsent']}",
+        file=out)
     print(json.dumps(figures, ensure_ascii=False, default=str), file=out)
 
 
@@ -1013,7 +1017,8 @@ def main():
         database=args.database, share=args.share,
         web_workers=args.web_workers, keep=args.keep)
     report(figures)
-    if figures['errors'] or figures['overruns'] or figures['lost']:
+    if (figures['errors'] or figures['overruns'] or figures['lost']
+            or figures['sms_unsent']):
         sys.exit(1)
 
 
