@@ -126,9 +126,16 @@ def init(args):
 class Supervisor:
     "Run the processes; restart one that stops; stop them all on a signal"
 
-    def __init__(self, commands, env):
+    # trytond-worker keeps pulling from its connection once PostgreSQL has
+    # restarted under it, and takes no task again: a worker that leaves a
+    # due task untaken this long (seconds) is killed and restarted.
+    STALLED = 60
+
+    def __init__(self, commands, env, database=None):
         self.commands = commands
         self.env = env
+        self.database = database
+        self.checked = time.monotonic()
         self.processes = {}
         self.failures = dict.fromkeys(commands, 0)
         self.stopping = False
@@ -147,6 +154,31 @@ class Supervisor:
     def stop(self, *_):
         self.stopping = True
 
+    def check_worker(self):
+        "Kill the queue worker if a task has been due too long (restarted)"
+        now = time.monotonic()
+        if (not self.database or 'worker' not in self.processes
+                or now - self.checked < self.STALLED / 4):
+            return
+        self.checked = now
+        process, started = self.processes['worker']
+        if process.poll() is not None or now - started < self.STALLED:
+            return
+        try:
+            result = psql('-c', "SELECT COUNT(*) FROM ir_queue "
+                "WHERE dequeued_at IS NULL "
+                "AND COALESCE(scheduled_at, enqueued_at) "
+                "< (NOW() AT TIME ZONE 'UTC') "
+                f"- INTERVAL '{self.STALLED} seconds'",
+                database=self.database, check=False)
+            stalled = int(result.stdout.strip() or 0)
+        except (OSError, ValueError):
+            return
+        if stalled:
+            print(f"worker: {stalled} due tasks untaken for "
+                f"{self.STALLED} s, killed", flush=True)
+            _signal_group(process, signal.SIGKILL)
+
     def run(self):
         RUN.mkdir(parents=True, exist_ok=True)
         (RUN / 'supervisor.pid').write_text(f'{os.getpid()}\n')
@@ -157,6 +189,7 @@ class Supervisor:
         restart_at = {}
         while not self.stopping:
             time.sleep(0.2)
+            self.check_worker()
             for name, (process, started) in list(self.processes.items()):
                 if process.poll() is None:
                     continue
@@ -201,7 +234,7 @@ def run(args):
         sys.exit(f"no database {args.database}: tools/prod.py init first")
     env = environment(args.database)
     Supervisor(commands(args.database, args.bind, args.web_workers,
-            args.queue_workers), env).run()
+            args.queue_workers), env, database=args.database).run()
 
 
 def start(args):
