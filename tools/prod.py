@@ -30,7 +30,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
-CONFIG = ROOT / 'config' / 'trytond-production.conf'
+CONFIG = pathlib.Path(os.environ.get('ASSISTANCE_CONFIG',
+        ROOT / 'config' / 'trytond-production.conf'))
 # The processes' state, logs and filestore (ASSISTANCE_VAR: elsewhere, as the
 # tests do, so that they never touch a running `make prod`).
 VAR = pathlib.Path(os.environ.get('ASSISTANCE_VAR', ROOT / 'var'))
@@ -125,9 +126,16 @@ def init(args):
 class Supervisor:
     "Run the processes; restart one that stops; stop them all on a signal"
 
-    def __init__(self, commands, env):
+    # trytond-worker keeps pulling from its connection once PostgreSQL has
+    # restarted under it, and takes no task again: a worker that leaves a
+    # due task untaken this long (seconds) is killed and restarted.
+    STALLED = 60
+
+    def __init__(self, commands, env, database=None):
         self.commands = commands
         self.env = env
+        self.database = database
+        self.checked = time.monotonic()
         self.processes = {}
         self.failures = dict.fromkeys(commands, 0)
         self.stopping = False
@@ -146,6 +154,31 @@ class Supervisor:
     def stop(self, *_):
         self.stopping = True
 
+    def check_worker(self):
+        "Kill the queue worker if a task has been due too long (restarted)"
+        now = time.monotonic()
+        if (not self.database or 'worker' not in self.processes
+                or now - self.checked < self.STALLED / 4):
+            return
+        self.checked = now
+        process, started = self.processes['worker']
+        if process.poll() is not None or now - started < self.STALLED:
+            return
+        try:
+            result = psql('-c', "SELECT COUNT(*) FROM ir_queue "
+                "WHERE dequeued_at IS NULL "
+                "AND COALESCE(scheduled_at, enqueued_at) "
+                "< (NOW() AT TIME ZONE 'UTC') "
+                f"- INTERVAL '{self.STALLED} seconds'",
+                database=self.database, check=False)
+            stalled = int(result.stdout.strip() or 0)
+        except (OSError, ValueError):
+            return
+        if stalled:
+            print(f"worker: {stalled} due tasks untaken for "
+                f"{self.STALLED} s, killed", flush=True)
+            _signal_group(process, signal.SIGKILL)
+
     def run(self):
         RUN.mkdir(parents=True, exist_ok=True)
         (RUN / 'supervisor.pid').write_text(f'{os.getpid()}\n')
@@ -156,6 +189,7 @@ class Supervisor:
         restart_at = {}
         while not self.stopping:
             time.sleep(0.2)
+            self.check_worker()
             for name, (process, started) in list(self.processes.items()):
                 if process.poll() is None:
                     continue
@@ -172,17 +206,27 @@ class Supervisor:
                 elif now >= restart_at[name]:
                     del restart_at[name]
                     self.spawn(name)
+        # The whole group of each (its own session): trytond-worker's and
+        # trytond-cron's children would live on, connected to the database.
         for process, _ in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 40
         for name, (process, _) in self.processes.items():
             try:
                 process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                process.kill()
+                pass
+            _signal_group(process, signal.SIGKILL)
             (RUN / f'{name}.pid').unlink(missing_ok=True)
         (RUN / 'supervisor.pid').unlink(missing_ok=True)
+
+
+def _signal_group(process, signum):
+    "Send signum to the process group of process (started in a session)"
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run(args):
@@ -190,7 +234,7 @@ def run(args):
         sys.exit(f"no database {args.database}: tools/prod.py init first")
     env = environment(args.database)
     Supervisor(commands(args.database, args.bind, args.web_workers,
-            args.queue_workers), env).run()
+            args.queue_workers), env, database=args.database).run()
 
 
 def start(args):
