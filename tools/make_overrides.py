@@ -40,6 +40,7 @@ OUTPUT = ROOT / 'addons' / 'assistance_policy' / 'locale' / 'override' / 'ru.po'
 MODULES = [
     'ir', 'res', 'country', 'currency', 'party', 'company', 'product',
     'account', 'account_product', 'account_invoice', 'account_payment',
+    'account_payment_clearing',
     ]
 
 
