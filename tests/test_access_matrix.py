@@ -92,6 +92,9 @@ ACCESS = {
     # (a singleton: created on first use, never deleted)
     'assistance.billing.configuration': {'accountant': 'rwc'},
     'assistance.billing.configuration.accrual': {'accountant': 'rwc'},
+    # the debt to providers from the ledger (REP-3): read by the accountants
+    # and the department heads
+    'assistance.billing.debt': {'accountant': 'r', 'head': 'r'},
     }
 
 

@@ -164,7 +164,8 @@ class Debt(ModelSQL, ModelView):
             account.company.as_('company'),
             Case((accrual, amount), else_=0).as_('accrued'),
             Case((accrual, 0), else_=amount).as_('payable'),
-            cls._bucket(due, date).as_('bucket'),
+            cls._bucket(due, date, context.get('bucket') or 30
+                ).as_('bucket'),
             where=(line.party != Null)
             & (accrual | type_.payable)
             & ((line.reconciliation == Null)
@@ -173,9 +174,10 @@ class Debt(ModelSQL, ModelView):
             & (account.company == company_id))
 
     @classmethod
-    def _bucket(cls, due, date):
-        "Return the SQL naming the bucket of the due date on date"
-        size = dt.timedelta(days=Transaction().context.get('bucket') or 30)
+    def _bucket(cls, due, date, days):
+        """Return the SQL naming the bucket of the due date on date with
+        buckets of days: not due, overdue 0–days, days+1–2×days…"""
+        size = dt.timedelta(days=days)
         whens = [(due > date, 'not_due')]
         for index, name in enumerate(BUCKETS[1:-1]):
             whens.append((due >= date - size * (index + 1), name))
