@@ -9,17 +9,15 @@ All of them share one cached database: assistance_billing depends on every
 module they ask for.  PostgreSQL runs them only with CORE_SCENARIOS_PG=1 (they
 double the time of the PostgreSQL run and the backend is not what they test).
 """
-import doctest
 import os
 import pathlib
-import unittest
 
 import pytest
 
 import trytond.tests.tools
 from trytond import backend
-from trytond.tests.test_tryton import (
-    STRIP_DECIMAL, doctest_checker, doctest_setup, doctest_teardown)
+
+from test_scenarios import run_doctest
 
 MODULE = 'assistance_billing'
 MODULES = pathlib.Path(trytond.tests.tools.__file__).parent.parent / 'modules'
@@ -73,15 +71,4 @@ def test_core_scenario(name, monkeypatch):
     assert path.exists(), f"{name} is not installed"
     monkeypatch.setattr(trytond.tests.tools, 'activate_modules',
         with_our_module(trytond.tests.tools.activate_modules))
-    flags = (doctest.REPORT_ONLY_FIRST_FAILURE | doctest.ELLIPSIS
-        | doctest.IGNORE_EXCEPTION_DETAIL)
-    if backend.name == 'sqlite':
-        flags |= STRIP_DECIMAL
-    suite = doctest.DocFileSuite(
-        str(path), module_relative=False, setUp=doctest_setup,
-        tearDown=doctest_teardown, encoding='utf-8',
-        checker=doctest_checker, optionflags=flags)
-    result = unittest.TestResult()
-    suite.run(result)
-    problems = result.failures + result.errors
-    assert not problems, '\n'.join(text for _, text in problems)
+    run_doctest(path)

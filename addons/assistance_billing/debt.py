@@ -20,7 +20,7 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 BUCKETS = ['not_due', 'term1', 'term2', 'term3', 'term4']
 
@@ -249,7 +249,9 @@ class Debt(ModelSQL, ModelView):
                 having=Min(expense.provider) == Max(expense.provider))
 
     @classmethod
+    @without_check_access
     def _accrual_account_id(cls, company_id):
+        # Department heads read the debt, not the billing configuration.
         Configuration = Pool().get('assistance.billing.configuration')
         if not company_id:
             return None
