@@ -85,7 +85,9 @@ class Debt(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls._order = [('payee', 'ASC'), ('parent', 'DESC'), ('party', 'ASC')]
+        cls._order = [
+            ('payee', 'ASC'), ('parent', 'DESC'), ('party', 'ASC'),
+            ('id', 'ASC')]
 
     @classmethod
     def table_query(cls):
