@@ -112,6 +112,9 @@ ACCESS = {
     # assistance_reports: the report configurator's saved variants (record
     # rules: one reads his own and the shared, changes his own)
     'assistance.report.variant': {role: 'rwcd' for role in ROLES},
+    # the debt to providers from the ledger (REP-3): read by the accountants
+    # and the department heads
+    'assistance.billing.debt': {'accountant': 'r', 'head': 'r'},
     }
 
 

@@ -19,6 +19,11 @@ SCENARIOS = sorted(
 @pytest.mark.parametrize(
     'path', SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario(path):
+    run_doctest(path)
+
+
+def run_doctest(path):
+    "Run the scenario file at path as trytond's load_doc_tests does"
     flags = (doctest.REPORT_ONLY_FIRST_FAILURE | doctest.ELLIPSIS
         | doctest.IGNORE_EXCEPTION_DETAIL)
     if backend.name == 'sqlite':

@@ -156,6 +156,7 @@ class DemoData:
         self.preview_insurer_list()
         self.bill_insurer()
         self.create_report_variants()
+        self.pay_head_office()
 
     def setup_admin(self):
         Lang = self.model('ir.lang')
@@ -435,7 +436,9 @@ class DemoData:
         'manager': ("Куратор договоров Игорь Петров",
             ['assistance_policy.group_contract_manager']),
         'accountant': ("Бухгалтер Марина Соколова",
-            ['assistance_policy.group_accountant', 'account.group_account']),
+            ['assistance_policy.group_accountant', 'account.group_account',
+                'account_payment.group_payment',
+                'account_payment.group_payment_approval']),
         'head': ("Руководитель отдела Андрей Волков",
             ['assistance_policy.group_department_head']),
         }
@@ -883,6 +886,72 @@ class DemoData:
                             'columns': ['date_month'],
                             'measures': ['count', 'closed']}),
                     ]])
+    def pay_head_office(self):
+        """The head office pays for two clinics: their invoices (party the
+        head office, each line naming the clinic) paid in one payment group,
+        one of them partly; the debt analysis shows the rest (ACC-3,
+        REP-3)"""
+        if not self.billing_active():
+            return
+        from proteus import Wizard
+        from trytond.modules.assistance_billing.tests.tools import (
+            create_payment_journal_ru, get_accounts_ru)
+        Invoice = self.model('account.invoice')
+        Move = self.model('account.move')
+        Order = self.model('assistance.order')
+        Party = self.model('party.party')
+        Payment = self.model('account.payment')
+        Product = self.model('product.product')
+        journal = create_payment_journal_ru(self.company, config=self.config)
+        accrual = get_accounts_ru(self.company, config=self.config)['76.05']
+        network, = Party.find([('name', '=', "ООО «Сеть клиник „Здоровье“»")])
+        orders = Order.find([('state', '=', 'confirmed')], limit=1)
+        if not orders:
+            return
+        case = orders[0].case
+        invoices = []
+        for name, service in [
+                ("Поликлиника «Здоровье» на Арбате", "Приём терапевта"),
+                ("Медцентр «Семейный доктор»", "Анализ крови общий")]:
+            clinic, = Party.find([('name', '=', name)])
+            order = Order(case=case, provider=clinic, date=self.today)
+            order.lines.new(service=Product.find([('name', '=', service)])[0])
+            order.save()
+            if order.refused:
+                continue
+            order.click('confirm')
+            order.click('deliver')
+            expense = order.lines[0].expense_line
+            expense.click('mark_actual')
+            invoice = Invoice(type='in', party=network,
+                invoice_date=self.today, payment_term_date=self.today,
+                reference=f"СЧ-{len(invoices) + 1:03d}")
+            invoice.lines.new(account=accrual, origin=expense, quantity=1,
+                unit_price=expense.covered_amount,
+                description=f"{clinic.name}: {expense.rec_name}")
+            invoice.click('post')
+            invoices.append(invoice)
+        lines = [l for i in invoices for l in i.lines_to_pay]
+        if not lines:
+            return
+        pay = Wizard('account.move.line.pay', lines, config=self.config)
+        pay.execute('next_')
+        pay.form.journal = journal
+        pay.execute('next_')
+        payments = Payment.find([('state', '=', 'draft')],
+            order=[('id', 'ASC')])
+        # The second clinic's invoice is paid by half.
+        payments[-1].amount = (payments[-1].amount / 2).quantize(
+            Decimal('0.01'))
+        payments[-1].save()
+        Payment.click(payments, 'submit')
+        Payment.click(payments, 'approve')
+        Wizard('account.payment.process', payments, config=self.config)
+        group = Payment(payments[0].id).group
+        succeed = group.click('succeed_wizard')
+        succeed.form.date = self.today
+        succeed.execute('succeed')
+        Move.click([Payment(p.id).clearing_move for p in payments], 'post')
 
 
 def load_demo_data(config_file, name, persons):

@@ -15,7 +15,9 @@ entry and fills it from, in this order:
 2. the finished (not fuzzy) translation of the same `msgid` elsewhere in the
    core files.
 
-and writes `addons/assistance_policy/locale/override/ru.po`, which
+and writes `addons/assistance_policy/locale/override/ru.po` (the strings of
+the modules in LATER_OUTPUT: in the override of a module of ours that depends
+on them), which
 `trytond.modules.load_translations` loads with our module: its `msgctxt`
 carries the core module in the resource id (`type:name:module.fs_id`, and
 `module.` for strings without a record) as `ir.translation.translation_import`
@@ -36,10 +38,18 @@ CYRILLIC = re.compile('[а-яёА-ЯЁ]')
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DICTIONARY = ROOT / 'tools' / 'ru_overrides.po'
 OUTPUT = ROOT / 'addons' / 'assistance_policy' / 'locale' / 'override' / 'ru.po'
+# The overrides of a core module that assistance_policy does not depend on go
+# with a module of ours that does: trytond imports an override with its
+# module, and the core strings must exist by then.
+LATER_OUTPUT = {
+    'account_payment': 'assistance_billing',
+    'account_payment_clearing': 'assistance_billing',
+    }
 # The core modules our users see, in the order trytond loads them.
 MODULES = [
     'ir', 'res', 'country', 'currency', 'party', 'company', 'product',
     'account', 'account_product', 'account_invoice', 'account_payment',
+    'account_payment_clearing',
     ]
 
 
@@ -117,10 +127,10 @@ def build(modules=MODULES):
         for m in modules if (p := core_file(m))}
     by_context, by_msgid, forced = load_dictionary()
     memory = translation_memory(files)
-    output = polib.POFile(wrapwidth=79)
-    output.metadata = {'Content-Type': 'text/plain; charset=utf-8'}
+    outputs = {}
     missing = []
     for module, pofile in files.items():
+        output = outputs.setdefault(output_path(module), new_pofile())
         for entry in pofile:
             if entry.obsolete:
                 continue
@@ -141,7 +151,21 @@ def build(modules=MODULES):
             else:
                 new.msgstr = value
             output.append(new)
-    return output, missing
+    return outputs, missing
+
+
+def output_path(module):
+    "Return the override file of our module that carries module's strings"
+    if module in LATER_OUTPUT:
+        return (ROOT / 'addons' / LATER_OUTPUT[module] / 'locale'
+            / 'override' / 'ru.po')
+    return OUTPUT
+
+
+def new_pofile():
+    pofile = polib.POFile(wrapwidth=79)
+    pofile.metadata = {'Content-Type': 'text/plain; charset=utf-8'}
+    return pofile
 
 
 def main():
@@ -151,7 +175,7 @@ def main():
     parser.add_argument('--todo', type=pathlib.Path,
         help="write the untranslated msgids as a PO file to curate")
     args = parser.parse_args()
-    output, missing = build()
+    outputs, missing = build()
     if args.missing:
         for module, entry in missing:
             print(f'{module}\t{entry.msgctxt}\t{entry.msgid!r}')
@@ -168,9 +192,11 @@ def main():
             todo.append(new)
         todo.save(str(args.todo))
     if not args.missing and not args.todo:
-        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-        output.save(str(OUTPUT))
-    print(f'{len(output)} overrides, {len(missing)} still untranslated',
+        for path, output in outputs.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            output.save(str(path))
+    count = sum(len(o) for o in outputs.values())
+    print(f'{count} overrides, {len(missing)} still untranslated',
         file=sys.stderr)
 
 

@@ -38,3 +38,22 @@ def get_accounts_ru(company, config=None):
                 ('company', '=', company.id),
                 ('code', '!=', None),
                 ])}
+
+
+def create_payment_journal_ru(company=None, config=None):
+    """Create the payment journal of the settlement account: processed by
+    hand, a succeeded payment posts Dt 60 Ct 51 in the cash journal"""
+    from trytond.modules.company.tests.tools import get_company
+    if config is None:
+        config = get_config()
+    if company is None:
+        company = get_company(config=config)
+    PaymentJournal = Model.get('account.payment.journal', config=config)
+    Journal = Model.get('account.journal', config=config)
+    cash, = Journal.find([('code', '=', 'CASH')])
+    accounts = get_accounts_ru(company, config=config)
+    journal = PaymentJournal(name="Платежи с расчётного счёта",
+        process_method='manual', currency=company.currency,
+        clearing_account=accounts['51'], clearing_journal=cash)
+    journal.save()
+    return journal
