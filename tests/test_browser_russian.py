@@ -45,6 +45,9 @@ WHITELIST = {
     # the spreadsheet program's name, which Russian users say as it is
     # («файл Excel», «Импорт из Excel»)
     'Excel',
+    # the file extensions of its workbooks, as Windows and Excel show them
+    # («файл Excel (.xlsx или .xls)»)
+    'xlsx', 'xls',
     }
 # Whole texts that are not words of the interface:
 # - sao 8.0 hard-codes the font names of its rich text editor (not
