@@ -22,3 +22,7 @@ class SurveyValidationError(ValidationError):
 
 class AccessLogError(AccessError):
     pass
+
+
+class DiagnosisImportError(UserError):
+    pass
