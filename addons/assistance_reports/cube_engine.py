@@ -7,7 +7,7 @@ import calendar
 import datetime as dt
 from decimal import Decimal
 
-from sql import Column, Literal, Null, Union
+from sql import Cast, Column, Literal, Null, Union
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import DateTrunc, Function, Substring
@@ -50,6 +50,26 @@ class StrfTime(Function):
 class SQLiteDate(Function):
     __slots__ = ()
     _function = 'DATE'
+
+
+def shift_column(date, shift):
+    """Return the SQL of the date moved forward by shift (days, months) as
+    shift_forward does: a month shift ends on the month's last day when
+    the day does not exist (31 January + 1 month is 28 February)"""
+    days, months = shift
+    if backend.name == 'sqlite':
+        if months is None:
+            return SQLiteDate(date, Literal(f'+{days} days'))
+        moved = SQLiteDate(date, Literal(f'+{months} months'))
+        # SQLite overflows into the next month (31 January + 1 month is
+        # 3 March): go back to the last day of the month aimed at.
+        return Case((StrfTime('%d', moved) != StrfTime('%d', date),
+                SQLiteDate(moved, Literal('start of month'),
+                    Literal('-1 day'))),
+            else_=moved)
+    if months is None:
+        return date + Cast(Literal(f'{days} days'), 'INTERVAL')
+    return date + Cast(Literal(f'{months} months'), 'INTERVAL')
 
 
 def chapter_of(code):
@@ -116,6 +136,15 @@ def shift_forward(date, start, previous_start, months):
     if months is not None:
         return add_months(date, months)
     return date + (start - previous_start)
+
+
+def period_shift(period):
+    """Return how a date of the previous period of period moves to its
+    place in the current one: (days, None) or (None, months)"""
+    (previous_start, _), months = previous_period(*period)
+    if months is not None:
+        return None, months
+    return (period[0] - previous_start).days, None
 
 
 class Joiner:
@@ -363,8 +392,12 @@ class DateDimension(Dimension):
         super().__init__(key, path)
         self.grain = grain
 
-    def column(self, joiner):
+    def column(self, joiner, shift=None):
+        """Return the bucket of the date; with shift (days, months), the
+        bucket of the date moved to its place in the current period"""
         date = joiner.column(self.path)
+        if shift is not None:
+            date = shift_column(date, shift)
         if backend.name == 'sqlite':
             return self._sqlite_column(date)
         return DateTrunc(self.grain, date)
@@ -704,12 +737,24 @@ def build_query(request):
     joiner = Joiner(Model)
     ids = Model.search(request.domain(), order=[], query=True)
     dimensions = [*request.rows, *request.columns]
-    columns = [d.column(joiner).as_(f'd{i}')
-        for i, d in enumerate(dimensions)]
     if request.compare:
+        # Each record of the previous period is moved to its place in the
+        # current period before it is put in its date bucket, so that the
+        # previous figures of a bucket are those of the same days (moving
+        # the buckets instead mixes them up when the grain and the window
+        # do not align).
         start, _ = request.period
-        date = joiner.column((request.cube.date,))
-        columns.append(Case((date >= start, 1), else_=0).as_('current'))
+        current = joiner.column((request.cube.date,)) >= start
+        shift = period_shift(request.period)
+        columns = [(Case((current, d.column(joiner)),
+                    else_=d.column(joiner, shift))
+                if isinstance(d, DateDimension) else d.column(joiner)
+                ).as_(f'd{i}')
+            for i, d in enumerate(dimensions)]
+        columns.append(Case((current, 1), else_=0).as_('current'))
+    else:
+        columns = [d.column(joiner).as_(f'd{i}')
+            for i, d in enumerate(dimensions)]
     inputs = {}
     for measure in request.components():
         inputs[measure.key] = [c.as_(f'{measure.key}_{i}')
@@ -752,17 +797,11 @@ def compute(request):
     names = [d[0] for d in cursor.description]
     n_rows, n = len(request.rows), len(request.rows) + len(request.columns)
     dimensions = [*request.rows, *request.columns]
-    shift = None
-    if request.compare:
-        (previous_start, _), months = previous_period(*request.period)
-        shift = (request.period[0], previous_start, months)
     cells = {}
     for record in cursor:
         row = dict(zip(names, record))
         kept = [i for i in range(n) if not (row['gid'] >> (n - 1 - i)) & 1]
         values = [dimensions[i].normalise(row[f'd{i}']) for i in kept]
-        if shift and not row['current']:
-            values = _shift(dimensions, kept, values, shift)
         key = (tuple(values[:len([i for i in kept if i < n_rows])]),
             tuple(values[len([i for i in kept if i < n_rows]):]))
         cell = cells.setdefault(key, {'values': {}, 'previous': {}})
@@ -771,16 +810,3 @@ def compute(request):
         cell[part] = {m.key: m.value(row) for m in request.measures}
     return cells
 
-
-def _shift(dimensions, kept, values, shift):
-    "Put the date values of the previous period on the current period's"
-    start, previous_start, months = shift
-    shifted = []
-    for i, value in zip(kept, values):
-        dimension = dimensions[i]
-        if isinstance(dimension, DateDimension) and value is not None:
-            date = shift_forward(dt.date.fromisoformat(value), start,
-                previous_start, months)
-            value = truncate(date, dimension.grain).isoformat()
-        shifted.append(value)
-    return shifted

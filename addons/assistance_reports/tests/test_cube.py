@@ -62,6 +62,29 @@ class DateGrainTestCase(unittest.TestCase):
             self.assertEqual(engine.add_months(previous_start, months),
                 start)
 
+    @given(dates, st.integers(min_value=0, max_value=400),
+        st.integers(min_value=0, max_value=400))
+    def test_previous_dates_land_in_period(self, start, days, offset):
+        "Every date of the previous period moves into the current period"
+        end = start + dt.timedelta(days=days)
+        (previous_start, previous_end), months = engine.previous_period(
+            start, end)
+        date = min(previous_start + dt.timedelta(days=offset), previous_end)
+        shift_days, shift_months = engine.period_shift((start, end))
+        self.assertEqual(shift_months, months)
+        moved = engine.shift_forward(date, start, previous_start, months)
+        if months is None:
+            self.assertEqual(moved, date + dt.timedelta(days=shift_days))
+        self.assertLessEqual(start, moved)
+        self.assertLessEqual(moved, end)
+
+    def test_previous_dates_known(self):
+        "A window of 50 days: 15 January stands beside 6 March"
+        period = (dt.date(2025, 2, 16), dt.date(2025, 4, 6))
+        self.assertEqual(engine.period_shift(period), (50, None))
+        self.assertEqual(engine.period_shift(
+                (dt.date(2025, 3, 1), dt.date(2025, 3, 31))), (None, 1))
+
 
 class GroupingSetsTestCase(unittest.TestCase):
     "The sets the pivot needs: each prefix of rows with each of columns"
