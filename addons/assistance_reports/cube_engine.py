@@ -463,6 +463,73 @@ class DateDimension(Dimension):
         return str(date.year)
 
 
+AGES = [('0_30', 0, 30), ('31_60', 31, 60), ('61_90', 61, 90),
+    ('over_90', 91, None)]
+
+
+def age_of(date, reference):
+    "Return the key of the age bucket of date on reference (None if later)"
+    days = (reference - date).days
+    for key, first, last in AGES:
+        if days >= first and (last is None or days <= last):
+            return key
+    return None
+
+
+class AgeDimension(Dimension):
+    """The age in days of a date field on the reference day, in buckets
+    0–30, 31–60, 61–90, over 90: the period's last day, today without one"""
+    reference = None
+
+    def set_period(self, period):
+        self.reference = (period[1] if period
+            else Pool().get('ir.date').today())
+
+    def _bounds(self, key):
+        "Return the (oldest, newest) dates of the bucket (oldest None: any)"
+        (first, last), = [(f, l) for k, f, l in AGES if k == key]
+        return (self.reference - dt.timedelta(days=last)
+            if last is not None else None,
+            self.reference - dt.timedelta(days=first))
+
+    def column(self, joiner):
+        date = joiner.column(self.path)
+        whens = []
+        for key, _, _ in AGES:
+            oldest, newest = self._bounds(key)
+            condition = date <= newest
+            if oldest is not None:
+                condition &= date >= oldest
+            whens.append((condition, key))
+        return Case(*whens, else_=Null)
+
+    def check_value(self, value):
+        if value is not None and value not in {k for k, _, _ in AGES}:
+            raise CubeKeyError(gettext(
+                    'assistance_reports.msg_cube_value',
+                    dimension=self.string, value=value))
+        return value
+
+    def domain(self, value):
+        name = _dotted(self.path)
+        if value is None:
+            return [(name, '>', self.reference)]
+        oldest, newest = self._bounds(value)
+        domain = [(name, '<=', newest)]
+        if oldest is not None:
+            domain.append((name, '>=', oldest))
+        return domain
+
+    def labels(self, Model, values):
+        return {v: gettext(f'assistance_reports.msg_cube_age_{v}')
+            if v else gettext('assistance_reports.msg_cube_none')
+            for v in values}
+
+    def sort_key(self, value, label):
+        keys = [k for k, _, _ in AGES]
+        return (value is None, keys.index(value) if value in keys else 0)
+
+
 def date_dimensions(prefix, path):
     "Return a date dimension for every grain"
     return [DateDimension(f'{prefix}_{grain}', path, grain)
@@ -613,6 +680,7 @@ class Cube:
             'key': self.key,
             'string': self.string,
             'model': self.model,
+            'dated': bool(self.date),
             'dimensions': [[d.key, d.string]
                 for d in self.dimensions.values()],
             'measures': [[m.key, m.string, m.digits]
@@ -652,7 +720,12 @@ class Request:
             values = values if isinstance(values, list) else [values]
             self.filters.append((dimension,
                     [dimension.check_value(v) for v in values]))
-        self.period = self._period(params.get('period'))
+        # A cube without a date (the limits) has no period.
+        self.period = (self._period(params.get('period'))
+            if self.cube.date else None)
+        for dimension in self.cube.dimensions.values():
+            if hasattr(dimension, 'set_period'):
+                dimension.set_period(self.period)
         self.compare = bool(params.get('compare')) and bool(self.period)
         self.sort = params.get('sort')
         if self.sort is not None and self.sort not in self.cube.measures:
@@ -706,7 +779,8 @@ class Request:
             yield from dimension.fields(Model)
         for measure in self.measures:
             yield from measure.fields(Model)
-        yield Model.__name__, self.cube.date
+        if self.cube.date:
+            yield Model.__name__, self.cube.date
 
     def domain(self, with_previous=True):
         "Return the domain of the records the request reads"
