@@ -33,6 +33,7 @@
         compute: 'Построить',
         flip: 'Поменять оси',
         xlsx: 'Выгрузить в XLSX',
+        pdf: 'Выгрузить в PDF',
         variant: 'Вариант',
         no_variant: '(новый)',
         save: 'Сохранить вариант',
@@ -336,6 +337,7 @@
                 this.compute();
             });
             button('xlsx', TEXT.xlsx, () => this.export_xlsx());
+            button('pdf', TEXT.pdf, () => this.export_pdf());
             button('save', TEXT.save, () => this.save_variant());
         },
         params: function() {
@@ -355,6 +357,11 @@
         export_xlsx: function() {
             return call(MODEL, 'export_xlsx', [this.params()]).then(data => {
                 Sao.common.download_file(data, 'pivot.xlsx');
+            });
+        },
+        export_pdf: function() {
+            return call(MODEL, 'export_pdf', [this.params()]).then(data => {
+                Sao.common.download_file(data, 'pivot.pdf');
             });
         },
         save_variant: function() {

@@ -303,6 +303,7 @@ class ReportCube(ModelView):
                 'compute': RPC(),
                 'drill': RPC(),
                 'export_xlsx': RPC(),
+                'export_pdf': RPC(),
                 })
 
     @classmethod
@@ -431,6 +432,23 @@ class ReportCube(ModelView):
         request = cls.request(params, 'export_xlsx')
         return workbook(cls.answer(request, engine.compute(request)),
             gettext('assistance_reports.msg_cube_total'))
+
+    @classmethod
+    def export_pdf(cls, params):
+        "RPC: the pivot of params as a PDF with the layout of the XLSX"
+        from .cube_pdf import pdf
+        request = cls.request(params, 'export_pdf')
+        answer = cls.answer(request, engine.compute(request))
+        lang = Pool().get('ir.lang').get()
+        title = request.cube.string
+        if request.period:
+            title += ' ' + gettext('assistance_reports.msg_cube_pdf_period',
+                start=lang.strftime(request.period[0]),
+                end=lang.strftime(request.period[1]))
+        return pdf(answer, title,
+            gettext('assistance_reports.msg_cube_total'),
+            gettext('assistance_reports.msg_cube_previous'),
+            lambda value, digits: lang.format_number(value, digits))
 
 
 class ReportVariant(ModelSQL, ModelView):
