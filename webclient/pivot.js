@@ -314,11 +314,14 @@
             sort.change(() => {
                 this.layout.sort = sort.val() || null;
             });
-            line.append(jQuery('<label/>').text(TEXT.period + ': '),
-                start, ' — ', end, ' ',
-                jQuery('<label/>', {'class': 'checkbox-inline'})
-                .append(compare, ' ' + TEXT.compare), ' ',
-                jQuery('<label/>').text(TEXT.sort + ': '), sort);
+            // A cube without a date (the limits) has no period.
+            if (this.cube.dated !== false) {
+                line.append(jQuery('<label/>').text(TEXT.period + ': '),
+                    start, ' — ', end, ' ',
+                    jQuery('<label/>', {'class': 'checkbox-inline'})
+                    .append(compare, ' ' + TEXT.compare), ' ');
+            }
+            line.append(jQuery('<label/>').text(TEXT.sort + ': '), sort);
         },
         render_buttons: function(form) {
             const line = jQuery('<div/>', {'class': 'btn-toolbar'})
