@@ -131,3 +131,38 @@ class CubeMessagesTestCase(unittest.TestCase):
             with self.subTest(message=record.get('id')):
                 self.assertTrue(russian.get(
                         f"model:ir.message,text:{record.get('id')}"))
+
+
+class PdfLayoutTestCase(unittest.TestCase):
+    "The PDF's table has the pivot's layout"
+
+    def test_html_known(self):
+        from trytond.modules.assistance_reports.cube_pdf import html
+        answer = {
+            'rows': [['operator', "Operator"], ['date_year', "Year"]],
+            'columns': [],
+            'measures': [['amount', "Amount", 2]],
+            'labels': {'operator': [[1, "Анна <Смирнова>"]],
+                'date_year': [['2025-01-01', "2025"]]},
+            'compare': True,
+            'row_keys': [[], [1], [1, '2025-01-01']],
+            'column_keys': [[]],
+            'cells': [
+                [[], [], {'amount': 10}, {'amount': 4}],
+                [[1], [], {'amount': 10}, {}],
+                [[1, '2025-01-01'], [], {'amount': 10}, {'amount': 4}],
+                ],
+            }
+        text = html(answer, "Title", "Total", "previous",
+            lambda value, digits: f'{value:.{digits}f}')
+        # A header per measure and its previous figure.
+        self.assertIn('<th>Total: Amount</th>', text)
+        self.assertIn('<th>Total: Amount (previous)</th>', text)
+        # Labels are escaped, the subtotal line is bold, the leaf indented.
+        self.assertIn('Анна &lt;Смирнова&gt;', text)
+        self.assertEqual(text.count('<tr class="subtotal">'), 2)
+        self.assertIn('padding-left: 1.8em">2025</td>', text)
+        # Every line has its current figure; an absent figure is empty.
+        self.assertEqual(text.count('>10.00</td>'), 3)
+        self.assertEqual(text.count('>4.00</td>'), 2)
+        self.assertIn('<td class="number previous"></td>', text)
