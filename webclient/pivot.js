@@ -33,6 +33,7 @@
         compute: 'Построить',
         flip: 'Поменять оси',
         xlsx: 'Выгрузить в XLSX',
+        pdf: 'Выгрузить в PDF',
         variant: 'Вариант',
         no_variant: '(новый)',
         save: 'Сохранить вариант',
@@ -313,11 +314,14 @@
             sort.change(() => {
                 this.layout.sort = sort.val() || null;
             });
-            line.append(jQuery('<label/>').text(TEXT.period + ': '),
-                start, ' — ', end, ' ',
-                jQuery('<label/>', {'class': 'checkbox-inline'})
-                .append(compare, ' ' + TEXT.compare), ' ',
-                jQuery('<label/>').text(TEXT.sort + ': '), sort);
+            // A cube without a date (the limits) has no period.
+            if (this.cube.dated !== false) {
+                line.append(jQuery('<label/>').text(TEXT.period + ': '),
+                    start, ' — ', end, ' ',
+                    jQuery('<label/>', {'class': 'checkbox-inline'})
+                    .append(compare, ' ' + TEXT.compare), ' ');
+            }
+            line.append(jQuery('<label/>').text(TEXT.sort + ': '), sort);
         },
         render_buttons: function(form) {
             const line = jQuery('<div/>', {'class': 'btn-toolbar'})
@@ -336,6 +340,7 @@
                 this.compute();
             });
             button('xlsx', TEXT.xlsx, () => this.export_xlsx());
+            button('pdf', TEXT.pdf, () => this.export_pdf());
             button('save', TEXT.save, () => this.save_variant());
         },
         params: function() {
@@ -355,6 +360,11 @@
         export_xlsx: function() {
             return call(MODEL, 'export_xlsx', [this.params()]).then(data => {
                 Sao.common.download_file(data, 'pivot.xlsx');
+            });
+        },
+        export_pdf: function() {
+            return call(MODEL, 'export_pdf', [this.params()]).then(data => {
+                Sao.common.download_file(data, 'pivot.pdf');
             });
         },
         save_variant: function() {

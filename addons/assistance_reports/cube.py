@@ -3,6 +3,11 @@
 "The report configurator (REP-1): the declared cubes, their RPC and variants"
 import json
 
+from sql import Cast, Literal, Null
+from sql.aggregate import Count, Sum
+from sql.conditionals import Case
+from sql.operators import Concat
+
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.assistance_policy.rpc_access import (
@@ -13,12 +18,134 @@ from trytond.transaction import Transaction
 
 from . import cube_engine as engine
 from .cube_engine import (
-    CategoryDimension, ChapterDimension, ConditionCountMeasure, CountMeasure,
+    AgeDimension, CategoryDimension, ChapterDimension, ConditionCountMeasure, CountMeasure,
     Cube, DistinctCountMeasure, HeadOfficeDimension, Many2OneDimension,
     RatioMeasure, Request, SelectionDimension, SumMeasure, date_dimensions)
 from .exceptions import CubeKeyError
 
 ORDER_LINE = ('assistance.order.line', 'expense_line')
+
+
+class RecordDimension(Many2OneDimension):
+    "The base record itself (a limit, not a person)"
+
+    def __init__(self, key, model_name):
+        super().__init__(key, ('id',))
+        self.model_name = model_name
+
+    def fields(self, Model):
+        return []
+
+    def target(self, Model):
+        return Pool().get(self.model_name)
+
+    def domain(self, value):
+        return [('id', '=', value)]
+
+
+class LimitCapacityMeasure(SumMeasure):
+    """The value of the limit for all its insured: once for a limit of the
+    contract, once per active policy of the contract for each insured's"""
+
+    def __init__(self, key):
+        super().__init__(key, ('value',))
+
+    def fields(self, Model):
+        return [('assistance.limit', 'value'), ('assistance.limit', 'scope')]
+
+    def inputs(self, joiner):
+        policy = Pool().get('assistance.policy').__table__()
+        limit = joiner.table
+        policies = policy.select(Count(Literal(1)),
+            where=(policy.contract == limit.contract)
+            & (policy.state == 'active'))
+        return [Case((limit.scope == 'contract', limit.value),
+                else_=limit.value * policies)]
+
+
+class LimitConsumedMeasure(SumMeasure):
+    """What the ledger (declared and actual lines) consumed of the limit
+    over the whole term, in its measure: the covered amount, the covered
+    quantity or the distinct days (per insured) with a covered service;
+    the lines of the limit's node (option, programme, package) and of its
+    categories (a service of one of them or of a child category)"""
+
+    def __init__(self, key):
+        super().__init__(key, ('value',))
+
+    def fields(self, Model):
+        return [('assistance.limit', 'measure'),
+            ('assistance.expense.line', 'covered_amount'),
+            ('assistance.expense.line', 'covered_quantity')]
+
+    def inputs(self, joiner):
+        pool = Pool()
+        ExpenseLine = pool.get('assistance.expense.line')
+        line = ExpenseLine.__table__()
+        option = pool.get('assistance.option').__table__()
+        package = pool.get('assistance.package-assistance.program').__table__()
+        limit_category = pool.get(
+            'assistance.limit-product.category').__table__()
+        category = pool.get('product.category').__table__()
+        template_category = pool.get(
+            'product.template-product.category').__table__()
+        product = pool.get('product.product').__table__()
+        limit = joiner.table
+        node = ((limit.option == Null) | (line.option == limit.option))
+        node &= (limit.program == Null) | line.option.in_(option.select(
+                option.id, where=option.program == limit.program))
+        node &= (limit.package == Null) | line.option.in_(
+            option.join(package, condition=package.program == option.program
+                ).select(option.id, where=package.package == limit.package))
+        # The categories of the limit and their children (by the parent
+        # chain, three levels deep as the seed's trees are).
+        child = category.select(category.id,
+            where=category.parent.in_(limit_category.select(
+                    limit_category.category,
+                    where=limit_category.limit == limit.id)))
+        grandchild = category.select(category.id,
+            where=category.parent.in_(child))
+        categories = (limit_category.select(limit_category.category,
+                where=limit_category.limit == limit.id)
+            | child | grandchild)
+        services = product.join(template_category,
+            condition=template_category.template == product.template
+            ).select(product.id,
+                where=template_category.category.in_(categories))
+        narrowed = ~limit.id.in_(limit_category.select(
+                limit_category.limit)) | line.service.in_(services)
+        where = (line.contract == limit.contract) & line.state.in_(
+            ['declared', 'actual']) & node & narrowed
+        measured = Case(
+            (limit.measure == 'amount', line.covered_amount),
+            else_=line.covered_quantity)
+        total = line.select(Sum(measured), where=where)
+        # A day of each insured (a day of the contract for its aggregate
+        # limits) with a covered service.
+        day = Case((limit.scope == 'contract', Cast(line.date, 'VARCHAR')),
+            else_=Concat(Concat(Cast(line.policy, 'VARCHAR'), '/'),
+                Cast(line.date, 'VARCHAR')))
+        days = line.select(Count(day, distinct=True),
+            where=where & ExpenseLine._covered_condition(line))
+        return [Case((limit.measure == 'days', days), else_=total)]
+
+
+class RemainingMeasure(SumMeasure):
+    "The capacity less what was consumed (summed over the cell's limits)"
+
+    def __init__(self, key, capacity, consumed):
+        super().__init__(key, ('value',))
+        self.capacity = capacity
+        self.consumed = consumed
+
+    def fields(self, Model):
+        return [*self.capacity.fields(Model), *self.consumed.fields(Model)]
+
+    def components(self):
+        return [self.capacity, self.consumed]
+
+    def value(self, row):
+        return self.capacity.value(row) - self.consumed.value(row)
 
 
 def _state(*states):
@@ -50,6 +177,7 @@ def expense_line_cube():
             ChapterDimension(
                 'diagnosis_chapter', ('case', 'diagnosis', 'code')),
             SelectionDimension('expense_state', ('state',)),
+            AgeDimension('age', ('date',)),
             *date_dimensions('date', ('date',)),
             ], [
             CountMeasure('count'),
@@ -67,6 +195,7 @@ def expense_line_cube():
 def case_cube():
     count = CountMeasure('count')
     closed = ConditionCountMeasure('closed', _state('closed'))
+    insured = DistinctCountMeasure('insured', ('insured',))
     return Cube('case', 'assistance.case', 'event_date', [
             Many2OneDimension('contract', ('policy', 'contract')),
             Many2OneDimension('insurer', ('policy', 'contract', 'insurer')),
@@ -77,10 +206,57 @@ def case_cube():
             SelectionDimension('case_state', ('state',)),
             *date_dimensions('date', ('event_date',)),
             ], [
-            count, closed,
-            DistinctCountMeasure('insured', ('insured',)),
+            count, closed, insured,
             RatioMeasure('closed_ratio', closed, count),
+            RatioMeasure('cases_per_insured', count, insured),
             ], domain=[('state', '!=', 'cancelled')])
+
+
+def policy_cube():
+    "The portfolio (P7): the policies, attached and detached by date"
+    def detached(joiner):
+        contract, _ = joiner.get(('contract',))
+        return joiner.table.end_date < contract.end_date
+
+    def attached_later(joiner):
+        contract, _ = joiner.get(('contract',))
+        return joiner.table.start_date > contract.start_date
+    return Cube('policy', 'assistance.policy', 'start_date', [
+            Many2OneDimension('contract', ('contract',)),
+            Many2OneDimension('insurer', ('contract', 'insurer')),
+            Many2OneDimension('package', ('package',)),
+            SelectionDimension('policy_state', ('state',)),
+            *date_dimensions('start', ('start_date',)),
+            *date_dimensions('end', ('end_date',)),
+            ], [
+            CountMeasure('count'),
+            DistinctCountMeasure('insured', ('insured',)),
+            ConditionCountMeasure('attached_later', attached_later),
+            ConditionCountMeasure('detached', detached),
+            ], domain=[('state', '!=', 'draft')])
+
+
+def limit_cube():
+    """The coverage of the policies: each limit, its capacity and what the
+    ledger consumed of it over the contract's whole term"""
+    capacity = LimitCapacityMeasure('capacity')
+    consumed = LimitConsumedMeasure('consumed')
+    return Cube('limit', 'assistance.limit', None, [
+            Many2OneDimension('contract', ('contract',)),
+            Many2OneDimension('insurer', ('contract', 'insurer')),
+            Many2OneDimension('program', ('program',)),
+            Many2OneDimension('option', ('option',)),
+            RecordDimension('limit', 'assistance.limit'),
+            SelectionDimension('limit_measure', ('measure',)),
+            SelectionDimension('limit_period', ('period',)),
+            SelectionDimension('limit_scope', ('scope',)),
+            ], [
+            CountMeasure('count'),
+            SumMeasure('limit_value', ('value',)),
+            capacity, consumed,
+            RemainingMeasure('remaining', capacity, consumed),
+            RatioMeasure('consumed_ratio', consumed, capacity),
+            ])
 
 
 def order_cube():
@@ -127,13 +303,14 @@ class ReportCube(ModelView):
                 'compute': RPC(),
                 'drill': RPC(),
                 'export_xlsx': RPC(),
+                'export_pdf': RPC(),
                 })
 
     @classmethod
     def _get_cubes(cls):
         "Return the declared cubes; override to add one"
         return [expense_line_cube(), case_cube(), order_cube(),
-            refusal_cube()]
+            refusal_cube(), policy_cube(), limit_cube()]
 
     @classmethod
     def get_cubes(cls):
@@ -256,12 +433,29 @@ class ReportCube(ModelView):
         return workbook(cls.answer(request, engine.compute(request)),
             gettext('assistance_reports.msg_cube_total'))
 
+    @classmethod
+    def export_pdf(cls, params):
+        "RPC: the pivot of params as a PDF with the layout of the XLSX"
+        from .cube_pdf import pdf
+        request = cls.request(params, 'export_pdf')
+        answer = cls.answer(request, engine.compute(request))
+        lang = Pool().get('ir.lang').get()
+        title = request.cube.string
+        if request.period:
+            title += ' ' + gettext('assistance_reports.msg_cube_pdf_period',
+                start=lang.strftime(request.period[0]),
+                end=lang.strftime(request.period[1]))
+        return pdf(answer, title,
+            gettext('assistance_reports.msg_cube_total'),
+            gettext('assistance_reports.msg_cube_previous'),
+            lambda value, digits: lang.format_number(value, digits))
+
 
 class ReportVariant(ModelSQL, ModelView):
     "Report Variant"
     __name__ = 'assistance.report.variant'
 
-    name = fields.Char("Name", required=True)
+    name = fields.Char("Name", required=True, translate=True)
     cube = fields.Selection('get_cube_selection', "Cube", required=True)
     layout = fields.Text("Layout", required=True,
         help="The keys of the report as JSON: rows, columns, measures, "

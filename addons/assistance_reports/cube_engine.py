@@ -7,7 +7,7 @@ import calendar
 import datetime as dt
 from decimal import Decimal
 
-from sql import Column, Literal, Null, Union
+from sql import Cast, Column, Literal, Null, Union
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import DateTrunc, Function, Substring
@@ -50,6 +50,26 @@ class StrfTime(Function):
 class SQLiteDate(Function):
     __slots__ = ()
     _function = 'DATE'
+
+
+def shift_column(date, shift):
+    """Return the SQL of the date moved forward by shift (days, months) as
+    shift_forward does: a month shift ends on the month's last day when
+    the day does not exist (31 January + 1 month is 28 February)"""
+    days, months = shift
+    if backend.name == 'sqlite':
+        if months is None:
+            return SQLiteDate(date, Literal(f'+{days} days'))
+        moved = SQLiteDate(date, Literal(f'+{months} months'))
+        # SQLite overflows into the next month (31 January + 1 month is
+        # 3 March): go back to the last day of the month aimed at.
+        return Case((StrfTime('%d', moved) != StrfTime('%d', date),
+                SQLiteDate(moved, Literal('start of month'),
+                    Literal('-1 day'))),
+            else_=moved)
+    if months is None:
+        return date + Cast(Literal(f'{days} days'), 'INTERVAL')
+    return date + Cast(Literal(f'{months} months'), 'INTERVAL')
 
 
 def chapter_of(code):
@@ -116,6 +136,15 @@ def shift_forward(date, start, previous_start, months):
     if months is not None:
         return add_months(date, months)
     return date + (start - previous_start)
+
+
+def period_shift(period):
+    """Return how a date of the previous period of period moves to its
+    place in the current one: (days, None) or (None, months)"""
+    (previous_start, _), months = previous_period(*period)
+    if months is not None:
+        return None, months
+    return (period[0] - previous_start).days, None
 
 
 class Joiner:
@@ -363,8 +392,12 @@ class DateDimension(Dimension):
         super().__init__(key, path)
         self.grain = grain
 
-    def column(self, joiner):
+    def column(self, joiner, shift=None):
+        """Return the bucket of the date; with shift (days, months), the
+        bucket of the date moved to its place in the current period"""
         date = joiner.column(self.path)
+        if shift is not None:
+            date = shift_column(date, shift)
         if backend.name == 'sqlite':
             return self._sqlite_column(date)
         return DateTrunc(self.grain, date)
@@ -428,6 +461,73 @@ class DateDimension(Dimension):
             return gettext('assistance_reports.msg_cube_quarter',
                 quarter=(date.month - 1) // 3 + 1, year=date.year)
         return str(date.year)
+
+
+AGES = [('0_30', 0, 30), ('31_60', 31, 60), ('61_90', 61, 90),
+    ('over_90', 91, None)]
+
+
+def age_of(date, reference):
+    "Return the key of the age bucket of date on reference (None if later)"
+    days = (reference - date).days
+    for key, first, last in AGES:
+        if days >= first and (last is None or days <= last):
+            return key
+    return None
+
+
+class AgeDimension(Dimension):
+    """The age in days of a date field on the reference day, in buckets
+    0–30, 31–60, 61–90, over 90: the period's last day, today without one"""
+    reference = None
+
+    def set_period(self, period):
+        self.reference = (period[1] if period
+            else Pool().get('ir.date').today())
+
+    def _bounds(self, key):
+        "Return the (oldest, newest) dates of the bucket (oldest None: any)"
+        (first, last), = [(f, l) for k, f, l in AGES if k == key]
+        return (self.reference - dt.timedelta(days=last)
+            if last is not None else None,
+            self.reference - dt.timedelta(days=first))
+
+    def column(self, joiner):
+        date = joiner.column(self.path)
+        whens = []
+        for key, _, _ in AGES:
+            oldest, newest = self._bounds(key)
+            condition = date <= newest
+            if oldest is not None:
+                condition &= date >= oldest
+            whens.append((condition, key))
+        return Case(*whens, else_=Null)
+
+    def check_value(self, value):
+        if value is not None and value not in {k for k, _, _ in AGES}:
+            raise CubeKeyError(gettext(
+                    'assistance_reports.msg_cube_value',
+                    dimension=self.string, value=value))
+        return value
+
+    def domain(self, value):
+        name = _dotted(self.path)
+        if value is None:
+            return [(name, '>', self.reference)]
+        oldest, newest = self._bounds(value)
+        domain = [(name, '<=', newest)]
+        if oldest is not None:
+            domain.append((name, '>=', oldest))
+        return domain
+
+    def labels(self, Model, values):
+        return {v: gettext(f'assistance_reports.msg_cube_age_{v}')
+            if v else gettext('assistance_reports.msg_cube_none')
+            for v in values}
+
+    def sort_key(self, value, label):
+        keys = [k for k, _, _ in AGES]
+        return (value is None, keys.index(value) if value in keys else 0)
 
 
 def date_dimensions(prefix, path):
@@ -580,6 +680,7 @@ class Cube:
             'key': self.key,
             'string': self.string,
             'model': self.model,
+            'dated': bool(self.date),
             'dimensions': [[d.key, d.string]
                 for d in self.dimensions.values()],
             'measures': [[m.key, m.string, m.digits]
@@ -619,7 +720,12 @@ class Request:
             values = values if isinstance(values, list) else [values]
             self.filters.append((dimension,
                     [dimension.check_value(v) for v in values]))
-        self.period = self._period(params.get('period'))
+        # A cube without a date (the limits) has no period.
+        self.period = (self._period(params.get('period'))
+            if self.cube.date else None)
+        for dimension in self.cube.dimensions.values():
+            if hasattr(dimension, 'set_period'):
+                dimension.set_period(self.period)
         self.compare = bool(params.get('compare')) and bool(self.period)
         self.sort = params.get('sort')
         if self.sort is not None and self.sort not in self.cube.measures:
@@ -673,7 +779,8 @@ class Request:
             yield from dimension.fields(Model)
         for measure in self.measures:
             yield from measure.fields(Model)
-        yield Model.__name__, self.cube.date
+        if self.cube.date:
+            yield Model.__name__, self.cube.date
 
     def domain(self, with_previous=True):
         "Return the domain of the records the request reads"
@@ -704,12 +811,24 @@ def build_query(request):
     joiner = Joiner(Model)
     ids = Model.search(request.domain(), order=[], query=True)
     dimensions = [*request.rows, *request.columns]
-    columns = [d.column(joiner).as_(f'd{i}')
-        for i, d in enumerate(dimensions)]
     if request.compare:
+        # Each record of the previous period is moved to its place in the
+        # current period before it is put in its date bucket, so that the
+        # previous figures of a bucket are those of the same days (moving
+        # the buckets instead mixes them up when the grain and the window
+        # do not align).
         start, _ = request.period
-        date = joiner.column((request.cube.date,))
-        columns.append(Case((date >= start, 1), else_=0).as_('current'))
+        current = joiner.column((request.cube.date,)) >= start
+        shift = period_shift(request.period)
+        columns = [(Case((current, d.column(joiner)),
+                    else_=d.column(joiner, shift))
+                if isinstance(d, DateDimension) else d.column(joiner)
+                ).as_(f'd{i}')
+            for i, d in enumerate(dimensions)]
+        columns.append(Case((current, 1), else_=0).as_('current'))
+    else:
+        columns = [d.column(joiner).as_(f'd{i}')
+            for i, d in enumerate(dimensions)]
     inputs = {}
     for measure in request.components():
         inputs[measure.key] = [c.as_(f'{measure.key}_{i}')
@@ -752,17 +871,11 @@ def compute(request):
     names = [d[0] for d in cursor.description]
     n_rows, n = len(request.rows), len(request.rows) + len(request.columns)
     dimensions = [*request.rows, *request.columns]
-    shift = None
-    if request.compare:
-        (previous_start, _), months = previous_period(*request.period)
-        shift = (request.period[0], previous_start, months)
     cells = {}
     for record in cursor:
         row = dict(zip(names, record))
         kept = [i for i in range(n) if not (row['gid'] >> (n - 1 - i)) & 1]
         values = [dimensions[i].normalise(row[f'd{i}']) for i in kept]
-        if shift and not row['current']:
-            values = _shift(dimensions, kept, values, shift)
         key = (tuple(values[:len([i for i in kept if i < n_rows])]),
             tuple(values[len([i for i in kept if i < n_rows]):]))
         cell = cells.setdefault(key, {'values': {}, 'previous': {}})
@@ -771,16 +884,3 @@ def compute(request):
         cell[part] = {m.key: m.value(row) for m in request.measures}
     return cells
 
-
-def _shift(dimensions, kept, values, shift):
-    "Put the date values of the previous period on the current period's"
-    start, previous_start, months = shift
-    shifted = []
-    for i, value in zip(kept, values):
-        dimension = dimensions[i]
-        if isinstance(dimension, DateDimension) and value is not None:
-            date = shift_forward(dt.date.fromisoformat(value), start,
-                previous_start, months)
-            value = truncate(date, dimension.grain).isoformat()
-        shifted.append(value)
-    return shifted

@@ -57,6 +57,16 @@ try {
         () => !document.querySelector('.modal-dialog a[download]'));
     await settled();
 
+    // The PDF of the same pivot, from the button next to the XLSX's.
+    const pdfDownload = page.waitForEvent('download');
+    await tab.locator('button[name=pdf]').click();
+    await settled();
+    const pdfPath = `${prefix}.pdf`;
+    await (await pdfDownload).saveAs(pdfPath);
+    await page.waitForFunction(
+        () => !document.querySelector('.modal-dialog a[download]'));
+    await settled();
+
     // The cell of the first operator's total: its records as a list.
     await table.locator('tbody tr').nth(1).locator('td').first().click();
     await settled();
@@ -65,7 +75,8 @@ try {
     const listRows = await list.locator('table tbody tr').count();
     const listName = await page.locator('#tablist li.active').innerText();
     console.log(JSON.stringify({rows, header, collapsed, expanded,
-        list: {rows: listRows, name: listName}, download: path, text,
+        list: {rows: listRows, name: listName}, download: path, pdf: pdfPath,
+        text,
         calls}));
 } finally {
     await browser.close();

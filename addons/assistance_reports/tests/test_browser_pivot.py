@@ -1,7 +1,7 @@
 # This file is part of «Ассистанс».  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 """REP-1 in the web client: the pivot as a department head, its cell's
-records, its XLSX (headless Chromium on the demo database, pivot.mjs)."""
+records, its XLSX and PDF (headless Chromium on the demo database, pivot.mjs)."""
 import json
 import pathlib
 import subprocess
@@ -71,6 +71,10 @@ def test_pivot_operator_by_month(demo, tmp_path):
         pytest.approx(total))
     assert len(sheet._charts) == 1
 
+    from pypdf import PdfReader
+    pdf = PdfReader(screen['pdf'])
+    assert "Итого" in pdf.pages[0].extract_text()
+
     assert screen['list']['rows'] >= 1
     assert pathlib.Path(f'{prefix}-pivot.png').stat().st_size > 10000
-    assert latin_words(screen['text'], {'XLSX'}) == [], screen['text']
+    assert latin_words(screen['text'], {'XLSX', 'PDF'}) == [], screen['text']

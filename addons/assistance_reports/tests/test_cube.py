@@ -62,6 +62,29 @@ class DateGrainTestCase(unittest.TestCase):
             self.assertEqual(engine.add_months(previous_start, months),
                 start)
 
+    @given(dates, st.integers(min_value=0, max_value=400),
+        st.integers(min_value=0, max_value=400))
+    def test_previous_dates_land_in_period(self, start, days, offset):
+        "Every date of the previous period moves into the current period"
+        end = start + dt.timedelta(days=days)
+        (previous_start, previous_end), months = engine.previous_period(
+            start, end)
+        date = min(previous_start + dt.timedelta(days=offset), previous_end)
+        shift_days, shift_months = engine.period_shift((start, end))
+        self.assertEqual(shift_months, months)
+        moved = engine.shift_forward(date, start, previous_start, months)
+        if months is None:
+            self.assertEqual(moved, date + dt.timedelta(days=shift_days))
+        self.assertLessEqual(start, moved)
+        self.assertLessEqual(moved, end)
+
+    def test_previous_dates_known(self):
+        "A window of 50 days: 15 January stands beside 6 March"
+        period = (dt.date(2025, 2, 16), dt.date(2025, 4, 6))
+        self.assertEqual(engine.period_shift(period), (50, None))
+        self.assertEqual(engine.period_shift(
+                (dt.date(2025, 3, 1), dt.date(2025, 3, 31))), (None, 1))
+
 
 class GroupingSetsTestCase(unittest.TestCase):
     "The sets the pivot needs: each prefix of rows with each of columns"
@@ -108,3 +131,38 @@ class CubeMessagesTestCase(unittest.TestCase):
             with self.subTest(message=record.get('id')):
                 self.assertTrue(russian.get(
                         f"model:ir.message,text:{record.get('id')}"))
+
+
+class PdfLayoutTestCase(unittest.TestCase):
+    "The PDF's table has the pivot's layout"
+
+    def test_html_known(self):
+        from trytond.modules.assistance_reports.cube_pdf import html
+        answer = {
+            'rows': [['operator', "Operator"], ['date_year', "Year"]],
+            'columns': [],
+            'measures': [['amount', "Amount", 2]],
+            'labels': {'operator': [[1, "Анна <Смирнова>"]],
+                'date_year': [['2025-01-01', "2025"]]},
+            'compare': True,
+            'row_keys': [[], [1], [1, '2025-01-01']],
+            'column_keys': [[]],
+            'cells': [
+                [[], [], {'amount': 10}, {'amount': 4}],
+                [[1], [], {'amount': 10}, {}],
+                [[1, '2025-01-01'], [], {'amount': 10}, {'amount': 4}],
+                ],
+            }
+        text = html(answer, "Title", "Total", "previous",
+            lambda value, digits: f'{value:.{digits}f}')
+        # A header per measure and its previous figure.
+        self.assertIn('<th>Total: Amount</th>', text)
+        self.assertIn('<th>Total: Amount (previous)</th>', text)
+        # Labels are escaped, the subtotal line is bold, the leaf indented.
+        self.assertIn('Анна &lt;Смирнова&gt;', text)
+        self.assertEqual(text.count('<tr class="subtotal">'), 2)
+        self.assertIn('padding-left: 1.8em">2025</td>', text)
+        # Every line has its current figure; an absent figure is empty.
+        self.assertEqual(text.count('>10.00</td>'), 3)
+        self.assertEqual(text.count('>4.00</td>'), 2)
+        self.assertIn('<td class="number previous"></td>', text)
