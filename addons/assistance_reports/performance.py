@@ -219,25 +219,25 @@ class Performance(ModelSQL, ModelView):
         yield cls._branch(
             case.join(first, 'LEFT', condition=first.case == case.id),
             case.operator, case.request_time, cases,
-            cases_opened=Count(Literal('*')),
+            cases_opened=Count(case.id),
             contacted_cases=Count(first.date),
             contact_minutes=Coalesce(Sum(_number(minutes)), 0))
         yield cls._branch(
             closed_case, closed_case.operator, closed_case.closed_at,
             readable(Case_, closed_case),
-            cases_closed=Count(Literal('*')))
+            cases_closed=Count(closed_case.id))
         confirmed = Case((order.state.in_(RESERVING), 1), else_=0)
         yield cls._branch(
             order.join(order_case, condition=order.case == order_case.id),
             order_case.operator, order.date,
             readable(Order, order) & (order.state != 'cancelled'),
-            orders_created=Count(Literal('*')),
+            orders_created=Count(order.id),
             orders_confirmed=Sum(confirmed))
         yield cls._branch(
             order.join(order_case, condition=order.case == order_case.id),
             order_case.operator, order.letter_sent_at,
             readable(Order, order),
-            letters_sent=Count(Literal('*')))
+            letters_sent=Count(order.id))
         yield cls._branch(
             event, event.operator, event.date, readable(Event, event),
             **{f'events_{k}': Sum(Case((event.kind == k, 1), else_=0))
@@ -245,15 +245,15 @@ class Performance(ModelSQL, ModelView):
         yield cls._branch(
             task, task.responsible, task.done_at,
             readable(Task, task) & (task.state == 'done'),
-            tasks_done=Count(Literal('*')))
+            tasks_done=Count(task.id))
         yield cls._branch(
             task, task.responsible, task.control_date,
             readable(Task, task) & overdue_condition(task, _now()),
-            tasks_overdue=Count(Literal('*')))
+            tasks_overdue=Count(task.id))
         yield cls._branch(
             survey.join(survey_case, condition=survey.case == survey_case.id),
             survey_case.operator, survey.date, readable(Survey, survey),
-            survey_answers=Count(Literal('*')),
+            survey_answers=Count(survey.id),
             promoters=Sum(Case(
                     (survey.recommend >= nps_rules.PROMOTER, 1), else_=0)),
             detractors=Sum(Case(
@@ -279,10 +279,11 @@ class Performance(ModelSQL, ModelView):
                 facts.operator.as_('operator'),
                 user.assistance_department.as_('department'),
                 cls.month.sql_cast(month.column2).as_('month'),
-                *(v.as_(n) for n, v in figures.items()
-                    if n != 'contact_minutes'),
-                reduce(add,
-                    (figures[f'events_{k}'] for k in EVENT_KINDS)).as_(
+                # PostgreSQL sums integers as numeric.
+                *(getattr(cls, n).sql_cast(v).as_(n)
+                    for n, v in figures.items() if n != 'contact_minutes'),
+                cls.events.sql_cast(reduce(add,
+                        (figures[f'events_{k}'] for k in EVENT_KINDS))).as_(
                     'events'),
                 Case((contacted > 0,
                         cls.first_contact_minutes.sql_cast(Round(_number(
