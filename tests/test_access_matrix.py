@@ -115,6 +115,9 @@ ACCESS = {
     # the debt to providers from the ledger (REP-3): read by the accountants
     # and the department heads
     'assistance.billing.debt': {'accountant': 'r', 'head': 'r'},
+    # manager performance (REP-2): an operator reads his own row (record
+    # rule), heads and contract managers every operator's
+    'assistance.reporting.performance': REPORT,
     }
 
 

@@ -3,6 +3,8 @@
 "The assistance case: from the incoming call to the closed case (CASE-1, P2)"
 import datetime as dt
 
+from sql.conditionals import Coalesce
+
 from trytond.i18n import gettext
 from trytond.modules.assistance_policy.rpc_access import rpc_access
 from trytond.model import (
@@ -162,6 +164,9 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
         'assistance.task', 'case', "Tasks", states=_states,
         order=[('control_date', 'ASC'), ('id', 'ASC')])
     surveys = fields.One2Many('assistance.survey', 'case', "Surveys")
+    closed_at = fields.DateTime(
+        "Closed At", readonly=True,
+        help="When the case was last closed (manager performance, REP-2).")
     timeline = fields.Function(fields.Text("Timeline"), 'get_timeline')
     pending_tasks = fields.Function(
         fields.Integer("Pending Tasks"), 'get_monitoring')
@@ -233,6 +238,24 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
                     'icon': 'tryton-print',
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module_name):
+        table_h = cls.__table_handler__(module_name)
+        had_closed_at = table_h.column_exist('closed_at')
+        super().__register__(module_name)
+        if not had_closed_at:
+            cls._migrate_closed_at()
+
+    @classmethod
+    def _migrate_closed_at(cls):
+        "The cases closed before closed_at existed: closed when last written"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.closed_at],
+                [Coalesce(table.write_date, table.create_date)],
+                where=table.state == 'closed'))
 
     @classmethod
     def view_attributes(cls):
@@ -435,6 +458,7 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
         default.setdefault('tasks', None)
         default.setdefault('surveys', None)
         default.setdefault('result', None)
+        default.setdefault('closed_at', None)
         return super().copy(cases, default=default)
 
     @classmethod
@@ -452,6 +476,9 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
                 raise CaseStateError(gettext(
                         'assistance_case.msg_case_close_result',
                         case=case.rec_name))
+        cls.write(cases, {
+                'closed_at': dt.datetime.now().replace(microsecond=0),
+                })
 
     @classmethod
     @ModelView.button
@@ -472,7 +499,7 @@ class Case(LiveMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     @Workflow.transition('in_progress')
     def _reopen_closed(cls, cases):
-        pass
+        cls.write(cases, {'closed_at': None})
 
     @classmethod
     @Workflow.transition('open')

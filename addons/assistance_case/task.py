@@ -3,6 +3,8 @@
 "Tasks and reminders with a control time (CASE-3)"
 import datetime as dt
 
+from sql.conditionals import Coalesce
+
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool, PoolMeta
@@ -63,6 +65,9 @@ class Task(LiveMixin, Workflow, ModelSQL, ModelView):
         searcher='search_in_my_department')
     reminded = fields.DateTime("Reminded", readonly=True)
     escalated = fields.DateTime("Escalated", readonly=True)
+    done_at = fields.DateTime(
+        "Done At", readonly=True,
+        help="When the task was last done (manager performance, REP-2).")
     state = fields.Selection([
             ('open', "Open"),
             ('done', "Done"),
@@ -105,6 +110,24 @@ class Task(LiveMixin, Workflow, ModelSQL, ModelView):
                     'depends': ['state'],
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module_name):
+        table_h = cls.__table_handler__(module_name)
+        had_done_at = table_h.column_exist('done_at')
+        super().__register__(module_name)
+        if not had_done_at:
+            cls._migrate_done_at()
+
+    @classmethod
+    def _migrate_done_at(cls):
+        "The tasks done before done_at existed: done when last written"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.done_at],
+                [Coalesce(table.write_date, table.create_date)],
+                where=table.state == 'done'))
 
     @classmethod
     def view_attributes(cls):
@@ -225,13 +248,16 @@ class Task(LiveMixin, Workflow, ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         default.setdefault('reminded', None)
         default.setdefault('escalated', None)
+        default.setdefault('done_at', None)
         return super().copy(tasks, default=default)
 
     @classmethod
     @ModelView.button
     @Workflow.transition('done')
     def do(cls, tasks):
-        pass
+        cls.write(tasks, {
+                'done_at': dt.datetime.now().replace(microsecond=0),
+                })
 
     @classmethod
     @ModelView.button
@@ -243,7 +269,7 @@ class Task(LiveMixin, Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('open')
     def open(cls, tasks):
-        pass
+        cls.write(tasks, {'done_at': None})
 
     @classmethod
     def check_control_times(cls, now=None):
