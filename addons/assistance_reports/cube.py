@@ -506,19 +506,25 @@ class ReportVariant(ModelSQL, ModelView):
             Request(Cube.get_cubes(), {**layout, 'cube': variant.cube})
 
 
+# The models whose record rules name the user (Eval('user_id')): the
+# variants of the pivot, the manager performance report's rows.
+USER_RULE_MODELS = {
+    'assistance.report.variant', 'assistance.reporting.performance'}
+
+
 class Rule(metaclass=PoolMeta):
     __name__ = 'ir.rule'
 
     @classmethod
     def _get_context(cls, model_name):
         context = super()._get_context(model_name)
-        if model_name == 'assistance.report.variant':
+        if model_name in USER_RULE_MODELS:
             context['user_id'] = Transaction().user
         return context
 
     @classmethod
     def _get_cache_key(cls, model_names):
         key = super()._get_cache_key(model_names)
-        if 'assistance.report.variant' in model_names:
+        if USER_RULE_MODELS.intersection(model_names):
             key = (*key, Transaction().user)
         return key

@@ -18,7 +18,7 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.assistance_case import nps as nps_rules
 from trytond.modules.assistance_case.event import KINDS
 from trytond.modules.assistance_order.order import RESERVING
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval, If, PYSONEncoder
 from trytond.transaction import Transaction
 from trytond.wizard import StateAction, Wizard
@@ -293,24 +293,6 @@ class Performance(ModelSQL, ModelView):
                 where=where,
                 group_by=[facts.operator, facts.month,
                     user.assistance_department, month.column2]))
-
-
-class Rule(metaclass=PoolMeta):
-    __name__ = 'ir.rule'
-
-    @classmethod
-    def _get_context(cls, model_name):
-        context = super()._get_context(model_name)
-        if model_name == 'assistance.reporting.performance':
-            context['user_id'] = Transaction().user
-        return context
-
-    @classmethod
-    def _get_cache_key(cls, model_names):
-        key = super()._get_cache_key(model_names)
-        if 'assistance.reporting.performance' in model_names:
-            key = (*key, Transaction().user)
-        return key
 
 
 class PerformanceOpenMixin:
