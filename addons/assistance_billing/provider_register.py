@@ -751,9 +751,21 @@ class RegisterLine(ModelSQL, ModelView):
         next ones.  prices caches the list prices between calls."""
         if not lines:
             return
+        Policy = Pool().get('assistance.policy')
         if prices is None:
             prices = {}
         lines = sorted(lines, key=lambda l: (l.row_number or 0, l.id))
+        # The engine locks what the services without an order consume and
+        # a transaction takes its locks by starting again: lock them all
+        # before the work, not once a chunk after it.
+        requests = []
+        for sub in grouped_slice(lines, CHECK_CHUNK):
+            context = _CheckContext(register, list(sub), prices)
+            for line in context.lines:
+                context.candidates(line)
+            requests.extend((p, l.service, l.service_date)
+                for l, p in context.unordered)
+        Policy.lock_coverage(requests)
         for sub in grouped_slice(lines, CHECK_CHUNK):
             sub = list(sub)
             context = _CheckContext(register, sub, prices)
@@ -822,6 +834,7 @@ class _CheckContext:
         RemovalReason = pool.get('assistance.billing.removal_reason')
         config = Configuration(1)
         self.register = register
+        self.lines = lines
         self.tolerance = config.register_amount_tolerance or ZERO
         self.window = dt.timedelta(days=config.register_date_window or 0)
         self.require_order = bool(config.register_require_order)
