@@ -11,8 +11,11 @@ difference, or removed with a coded reason; the accepted rows become a
 draft supplier invoice whose lines are allocated to the expense lines."""
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from decimal import Decimal
+
+from sql import Null
+from sql.conditionals import Coalesce
 
 from trytond.i18n import gettext
 from trytond.model import (
@@ -48,6 +51,10 @@ OUTCOMES = [
     ]
 # The rows whose expense line the register pays.
 PAID = ['accepted', 'difference']
+# The rows checked together: their look-ups in a few queries, their
+# records instantiated, saved and accrued a chunk at a time (memory, and
+# the ORM's cost per record grows with the size of a batch).
+CHECK_CHUNK = 500
 # The engine's refusal → the removal reason.
 ENGINE_REASONS = {
     coverage_rules.NO_POLICY: 'no_policy',
@@ -506,9 +513,17 @@ class Register(Workflow, ModelSQL, ModelView):
     def check(cls, registers):
         "Check the rows not checked yet (медико-экономическая экспертиза)"
         Line = Pool().get('assistance.billing.register.line')
+        line = Line.__table__()
+        cursor = Transaction().connection.cursor()
         for register in registers:
-            lines = [l for l in register.lines if not l.outcome]
-            Line.check_rows(register, lines)
+            cursor.execute(*line.select(line.id,
+                    where=(line.register == register.id)
+                    & (line.outcome == Null),
+                    order_by=[Coalesce(line.row_number, 0), line.id]))
+            ids = [i for i, in cursor]
+            prices = {}
+            for sub in grouped_slice(ids, CHECK_CHUNK):
+                Line.check_rows(register, Line.browse(sub), prices=prices)
 
     @classmethod
     @ModelView.button
@@ -729,16 +744,35 @@ class RegisterLine(ModelSQL, ModelView):
     # -- The check (МЭЭ) -----------------------------------------------------
 
     @classmethod
-    def check_rows(cls, register, lines):
-        """Check lines of register in bulk: a few queries for all the rows,
-        then the engine for the services without an order"""
+    def check_rows(cls, register, lines, prices=None):
+        """Check lines of register in bulk, in row order, a chunk at a time:
+        a few queries for the rows of a chunk, then the engine for its
+        services without an order; a row paid in a chunk is taken for the
+        next ones.  prices caches the list prices between calls."""
         if not lines:
             return
-        context = _CheckContext(register, lines)
-        for line in sorted(lines, key=lambda l: (l.row_number or 0, l.id)):
-            line._check_row(context)
-        context.declare_unordered()
-        context.finish()
+        Policy = Pool().get('assistance.policy')
+        if prices is None:
+            prices = {}
+        lines = sorted(lines, key=lambda l: (l.row_number or 0, l.id))
+        # The engine locks what the services without an order consume and
+        # a transaction takes its locks by starting again: lock them all
+        # before the work, not once a chunk after it.
+        requests = []
+        for sub in grouped_slice(lines, CHECK_CHUNK):
+            context = _CheckContext(register, list(sub), prices)
+            for line in context.lines:
+                context.candidates(line)
+            requests.extend((p, l.service, l.service_date)
+                for l, p in context.unordered)
+        Policy.lock_coverage(requests)
+        for sub in grouped_slice(lines, CHECK_CHUNK):
+            sub = list(sub)
+            context = _CheckContext(register, sub, prices)
+            for line in sub:
+                line._check_row(context)
+            context.declare_unordered()
+            context.finish()
 
     def _check_row(self, context):
         "Match the row to an expense line, or leave it to be declared"
@@ -757,7 +791,7 @@ class RegisterLine(ModelSQL, ModelView):
     def _decide(self, context, expense):
         "Accept, accept with a difference or remove the row of expense"
         if context.excluded(self, expense):
-            self.expense_line = expense
+            self.expense_line = expense.id
             self._remove(context, 'excluded_diagnosis')
             return
         outcome = register_rules.decide(
@@ -765,7 +799,7 @@ class RegisterLine(ModelSQL, ModelView):
             expense.covered_amount or ZERO, expense.covered_quantity or ZERO,
             context.list_price(self), context.tolerance,
             expense.coverage_status == 'partial')
-        self.expense_line = expense
+        self.expense_line = expense.id
         self.outcome = outcome.outcome
         self.accepted_amount = outcome.accepted
         self.removal_reason = (context.reason(outcome.reason)
@@ -794,19 +828,20 @@ class _CheckContext:
     of the provider's orders by order number and by policy, the policies by
     number, the expense lines already paid by another row, the prices"""
 
-    def __init__(self, register, lines):
+    def __init__(self, register, lines, prices=None):
         pool = Pool()
         Configuration = pool.get('assistance.billing.configuration')
         RemovalReason = pool.get('assistance.billing.removal_reason')
         config = Configuration(1)
         self.register = register
+        self.lines = lines
         self.tolerance = config.register_amount_tolerance or ZERO
         self.window = dt.timedelta(days=config.register_date_window or 0)
         self.require_order = bool(config.register_require_order)
         self.reasons = RemovalReason.by_code()
         self.checked = []
         self.unordered = []
-        self.prices = {}
+        self.prices = prices if prices is not None else {}
         self._load(lines)
 
     def _load(self, lines):
@@ -864,6 +899,7 @@ class _CheckContext:
         "Tell whether the row's own diagnosis is excluded (the engine says)"
         if not line.diagnosis or line.diagnosis == expense.diagnosis:
             return False
+        expense = Pool().get('assistance.expense.line')(expense.id)
         policy = expense.policy
         service = expense.service
         return bool(policy.find_exclusion(
@@ -917,8 +953,9 @@ class _CheckContext:
         Line = pool.get('assistance.billing.register.line')
         ExpenseLine = pool.get('assistance.expense.line')
         Line.save(self.checked)
-        ExpenseLine.confirm([l.expense_line for l in self.checked
-                if l.outcome in PAID and l.expense_line.state == 'declared'])
+        paid = ExpenseLine.browse([l.expense_line.id for l in self.checked
+                if l.outcome in PAID])
+        ExpenseLine.confirm([e for e in paid if e.state == 'declared'])
 
 
 def _engine_reason(expense):
@@ -930,10 +967,16 @@ def _engine_reason(expense):
     return decision.reason
 
 
+# What the check reads of a candidate expense line (in SQL, not browsed).
+_Expense = namedtuple('_Expense', ['id', 'policy', 'service', 'date',
+        'covered_amount', 'covered_quantity', 'coverage_status',
+        'coverage_reason', 'diagnosis'])
+
+
 def _provider_expenses(provider, order_numbers, policy_ids, start, end):
     """Return the consuming expense lines of provider's order lines
-    by (order number, service) and by (policy, service) within dates, in
-    two queries"""
+    by (order number, service) and by (policy, service) within dates, as
+    _Expense tuples, in one query per slice"""
     pool = Pool()
     ExpenseLine = pool.get('assistance.expense.line')
     OrderLine = pool.get('assistance.order.line')
@@ -947,26 +990,40 @@ def _provider_expenses(provider, order_numbers, policy_ids, start, end):
         condition=order.id == order_line.order)
     where = (order.provider == provider.id) & expense.state.in_(
         ['declared', 'actual'])
-    by_order, by_policy, ids = defaultdict(list), defaultdict(list), {}
+    columns = [expense.id, expense.policy, expense.service, expense.date,
+        expense.covered_amount, expense.covered_quantity,
+        expense.coverage_status, expense.coverage_reason, expense.diagnosis]
+    by_order, by_policy = defaultdict(list), defaultdict(list)
     for sub in grouped_slice(sorted(order_numbers)):
-        cursor.execute(*from_.select(order.number, expense.id,
-                where=where & order.number.in_(list(sub))))
-        for number, expense_id in cursor:
-            ids.setdefault(expense_id, []).append(('order', number))
+        cursor.execute(*from_.select(order.number, *columns,
+                where=where & order.number.in_(list(sub)),
+                order_by=[expense.id]))
+        for number, *values in cursor:
+            record = _expense(values)
+            by_order[(number, record.service)].append(record)
     for sub in grouped_slice(sorted(policy_ids)):
-        cursor.execute(*from_.select(expense.id,
+        cursor.execute(*from_.select(*columns,
                 where=where & expense.policy.in_(list(sub))
-                & (expense.date >= start) & (expense.date <= end)))
-        for expense_id, in cursor:
-            ids.setdefault(expense_id, []).append(('policy', None))
-    for record in ExpenseLine.browse(sorted(ids)):
-        for kind, number in ids[record.id]:
-            if kind == 'order':
-                by_order[(number, record.service.id)].append(record)
-            else:
-                by_policy[(record.policy.id, record.service.id)].append(
-                    record)
+                & (expense.date >= start) & (expense.date <= end),
+                order_by=[expense.id]))
+        for values in cursor:
+            record = _expense(values)
+            by_policy[(record.policy, record.service)].append(record)
     return dict(by_order), dict(by_policy)
+
+
+def _expense(values):
+    "Return the _Expense of a row of the query (SQLite gives text dates)"
+    values = list(values)
+    for index in [4, 5]:
+        if values[index] is not None and not isinstance(
+                values[index], Decimal):
+            values[index] = Decimal(str(values[index]))
+    if isinstance(values[3], str):
+        values[3] = dt.date.fromisoformat(values[3])
+    elif isinstance(values[3], dt.datetime):
+        values[3] = values[3].date()
+    return _Expense(*values)
 
 
 def _paid_expense_lines(expense_ids):

@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 from itertools import groupby
 
+from sql import Null
+
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.modules.assistance_policy.engine import decision_dict
@@ -143,6 +145,8 @@ class Order(Workflow, ModelSQL, ModelView):
         cls._sql_indexes.update({
                 Index(t, (t.case, Index.Range())),
                 Index(t, (t.provider, Index.Range())),
+                # A provider's register names its guarantee letters.
+                Index(t, (t.number, Index.Equality())),
                 Index(t, (t.state, Index.Equality(cardinality='low')),
                     where=t.state == 'confirmed'),
                 })
@@ -628,6 +632,10 @@ class OrderLine(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls.__access__.add('order')
+        t = cls.__table__()
+        # The order line of an expense line (a register's check joins them).
+        cls._sql_indexes.add(Index(t, (t.expense_line, Index.Range()),
+                where=t.expense_line != Null))
 
     @classmethod
     def view_attributes(cls):

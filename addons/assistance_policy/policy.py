@@ -97,6 +97,8 @@ class Policy(DatePeriodMixin, Workflow, ModelSQL, ModelView):
                     (t.start_date, Index.Range()),
                     (t.end_date, Index.Range())),
                 Index(t, (t.previous_policy, Index.Range())),
+                # Registers and lists name policies by their number.
+                Index(t, (t.number, Index.Equality())),
                 })
         cls._order = [
             ('start_date', 'DESC'), ('number', 'ASC'), ('id', 'DESC')]
