@@ -400,7 +400,8 @@ def fitting(persons, infos):
     for name, birth, _, _, _ in people(persons):
         l, f, m = name.split()
         for info in wanted:
-            counters.setdefault(info, Counter())[keys[info](l, f, m, birth)] += 1
+            counter = counters.setdefault(info, Counter())
+            counter[keys[info](l, f, m, birth)] += 1
         if prefixes:
             pairs[(l, f)] += 1
     result = []

@@ -402,8 +402,8 @@ class Party(metaclass=PoolMeta):
             text = value.replace('\\%', '').replace('%', ' ').strip()
             if len(text) >= 3:
                 ids = list(cls._identify_scores(
-                        iq.parse_query(text, cls._identification_date()),
-                        50))
+                        iq.parse_query(
+                            text, Pool().get('ir.date').today()), 50))
                 if ids:
                     domain = ['OR', domain, ('id', 'in', ids)]
         return domain

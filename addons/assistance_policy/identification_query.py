@@ -130,7 +130,8 @@ def _name_words(text):
     # A lone letter is an initial too («Иванов И И»).
     initials += [t for t in tokens if len(t) == 1]
     tokens = [t for t in tokens if len(t) >= 2]
-    return tokens, [i for i in initials if i]
+    # (A letter whose lower case is two, «İ», is no initial.)
+    return tokens, [i for i in initials if i and len(i) == 1]
 
 
 def layout_text(text):
@@ -142,14 +143,12 @@ def layout_text(text):
     return text.translate(_LAYOUT)
 
 
-def parse_query(text, today=None):
+def parse_query(text, today):
     """Split an operator's search text into what it may be.
 
-    A date is a birth date; a run of digits and phone punctuation may be a
-    phone; the whole text may be a policy number; words are name tokens,
-    single letters initials."""
-    if today is None:
-        today = dt.date.today()
+    A date is a birth date (not after today); a run of digits and phone
+    punctuation may be a phone; the whole text may be a policy number;
+    words are name tokens, single letters initials."""
     text = _SPACES.sub(' ', unicodedata.normalize('NFKC', text or '')).strip()
     birth_date, rest = find_birth_date(text, today)
     numbers = []
