@@ -26,7 +26,7 @@
 
 Requires Faker: `make bench-install` (the `bench` extra).
 Usage: .venv/bin/python bench/identify.py [--persons N] [--queries N]
-    [--scan-queries N] [--reuse]
+    [--scan-queries N] [--mix operators|v1] [--database NAME] [--reuse]
 --reuse skips 1-2 (the database of a previous run is kept).
 The last line is one JSON object: {"p50_ms", "p95_ms", "scan_p95_ms",
 "ratio", "found", "found_meant", "load_avg_1m", ...}.
@@ -185,40 +185,235 @@ def typo(word, rnd):
     return word[:i] + word[i] + word[i:]
 
 
-def queries(count, persons, seed=7):
+def transpose(word, rnd):
+    "The word with two neighbouring letters swapped (not the first one)"
+    if len(word) < 4:
+        return word
+    i = rnd.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+
+
+# Names written with ё by some, with е by others (Faker writes them with е).
+_YO = {
+    'Федоров': 'Фёдоров', 'Семенов': 'Семёнов', 'Королев': 'Королёв',
+    'Ковалев': 'Ковалёв', 'Соловьев': 'Соловьёв', 'Воробьев': 'Воробьёв',
+    'Журавлев': 'Журавлёв', 'Горбачев': 'Горбачёв',
+    'Артем': 'Артём', 'Семен': 'Семён', 'Федор': 'Фёдор', 'Петр': 'Пётр',
+    'Алена': 'Алёна', 'Федорович': 'Фёдорович', 'Семенович': 'Семёнович',
+    'Артемович': 'Артёмович',
+    }
+_YO.update({k + 'а': v + 'а' for k, v in list(_YO.items())
+        if k.endswith('ов') or k.endswith('ев')})
+_YO.update({k[:-2] + 'на': v[:-2] + 'на' for k, v in list(_YO.items())
+        if k.endswith('вич')})
+
+
+def yo(word, rnd):
+    "The word with ё written as е, or е written as ё where names have it"
+    if 'ё' in word:
+        return word.replace('ё', 'е')
+    return _YO.get(word, word)
+
+
+# Latin letters typed for the Cyrillic ones they look like.
+_LOOK = {'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y',
+    'х': 'x', 'В': 'B', 'Н': 'H', 'К': 'K', 'М': 'M', 'Т': 'T', 'А': 'A',
+    'Е': 'E', 'О': 'O', 'Р': 'P', 'С': 'C', 'Х': 'X'}
+
+
+def lookalike(word, rnd):
+    "The word with one or two letters typed as their Latin look-alikes"
+    places = [i for i, c in enumerate(word) if c in _LOOK]
+    for i in rnd.sample(places, min(len(places), rnd.choice((1, 2)))):
+        word = word[:i] + _LOOK[word[i]] + word[i + 1:]
+    return word
+
+
+_LAYOUT = dict(zip('йцукенгшщзхъфывапролджэячсмитьбюё',
+        "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"))
+
+
+def layout(text):
+    "The text typed with the Latin keyboard layout on (a forgotten switch)"
+    return ''.join(_LAYOUT.get(c.lower(), c).upper()
+        if c.isupper() else _LAYOUT.get(c, c) for c in text)
+
+
+_MONTHS = ('января', 'февраля', 'марта', 'апреля', 'мая', 'июня', 'июля',
+    'августа', 'сентября', 'октября', 'ноября', 'декабря')
+
+
+def date_text(date, n):
+    "A birth date as operators type it"
+    return [
+        f'{date.day}.{date.month}.{date.year}',
+        date.strftime('%d.%m.%y'),
+        date.strftime('%d%m%Y'),
+        date.isoformat(),
+        date.strftime('%d/%m/%Y'),
+        f'{date.day} {_MONTHS[date.month - 1]} {date.year}',
+        date.strftime('%d %m %Y'),
+        date.strftime('%d-%m-%Y'),
+        ][n % 8]
+
+
+def phone_text(phone, n):
+    "A mobile phone (79161234567) as operators type it"
+    a, b, c, d = phone[1:4], phone[4:7], phone[7:9], phone[9:]
+    return [
+        f'+7 ({a}) {b}-{c}-{d}', f'8{a}{b}{c}{d}', f'{a}{b}{c}{d}',
+        f'8 {a} {b} {c} {d}', f'8({a}){b}{c}{d}', f'+7-{a}-{b}-{c}-{d}',
+        f'+{phone}', f'{a} {b}-{c}-{d}',
+        ][n % 8]
+
+
+def number_text(number, n):
+    "A policy number (123-0000001) as operators type it"
+    return [
+        number, number.replace('-', ' '), number.replace('-', ''),
+        f'№ {number}', f'№{number}', f'полис {number}',
+        ][n % 6]
+
+
+def query_v1(n, last, first, middle, birth, phone, number, rnd):
+    """The mix of the first version of this bench: (kind, text, what the
+    text tells of the person)"""
+    kind = n % 10
+    if kind in (0, 1):
+        return 'typo_surname_first', f"{typo(last, rnd)} {first}", 'lf'
+    if kind == 2:
+        return 'typo_surname_alone', typo(last, rnd), 'l'
+    if kind == 3:
+        return ('typo_patronymic', f"{last} {first} {typo(middle, rnd)}",
+            'lfm')
+    if kind == 4:
+        return 'prefixes', f"{last[:-1]} {first[:4]}", ('p', last[:-1],
+            first[:4])
+    if kind == 5:
+        return 'number', (number if n % 20 < 10
+            else number.replace('-', ' ')), 'n'
+    if kind == 6:
+        return 'phone', {0: f"+7 ({phone[1:4]}) {phone[4:7]}-{phone[7:9]}-"
+            f"{phone[9:]}", 1: '8' + phone[1:], 2: phone[1:]}[n % 3], 'n'
+    if kind == 7:
+        return 'birth_date_alone', birth.strftime('%d.%m.%Y'), 'b'
+    if kind == 8:
+        return 'surname_birth_date', (
+            f"{last} {birth.strftime('%d.%m.%Y')}"), 'lb'
+    return 'typo_surname_full', f"{typo(last, rnd)} {first} {middle}", 'lfm'
+
+
+def query_operators(n, last, first, middle, birth, phone, number, rnd):
+    """What operators type to identify a caller, with the noise they type
+    it with: (kind, text, what the text tells of the person)"""
+    kind = n % 12
+    m = n // 12
+    if kind == 0:
+        part = m % 3
+        words = [last, first, middle]
+        words[part] = typo(words[part], rnd)
+        return 'typo', ' '.join(words), 'lfm'
+    if kind == 1:
+        return ('transposition', f"{transpose(last, rnd)} {first} {middle}",
+            'lfm')
+    if kind == 2:
+        if m % 2:
+            return ('no_patronymic_birth_date',
+                f"{typo(last, rnd)} {first} {date_text(birth, m)}", 'lfb')
+        return 'no_patronymic', f"{last} {first}", 'lf'
+    if kind == 3:
+        return 'yo', ' '.join(yo(w, rnd) for w in (last, first, middle)), (
+            'lfm')
+    if kind == 4:
+        initials = [f"{first[0]}.{middle[0]}.", f"{first[0]}. {middle[0]}.",
+            f"{first[0]}{middle[0]}"][m % 3]
+        if m % 2:
+            return ('initials_birth_date',
+                f"{last} {initials} {date_text(birth, m)}", 'libm')
+        return 'initials', f"{last} {initials}", 'lim'
+    if kind == 5:
+        return 'reordered', [f"{first} {last}", f"{first} {middle} {last}",
+            f"{first} {middle} {typo(last, rnd)}"][m % 3], (
+            'lf' if m % 3 == 0 else 'lfm')
+    if kind == 6:
+        return 'phone', phone_text(phone, m), 'n'
+    if kind == 7:
+        return 'number', number_text(number, m), 'n'
+    if kind == 8:
+        return 'lookalike', ' '.join(lookalike(w, rnd)
+            for w in (last, first, middle)), 'lfm'
+    if kind == 9:
+        return 'layout', layout(f"{last} {first} {middle}"), 'lfm'
+    if kind == 10:
+        return 'surname_birth_date', f"{last} {date_text(birth, m)}", 'lb'
+    return ('prefixes_birth_date',
+        f"{last[:-1]} {first[:3]} {date_text(birth, m)}", 'lfb')
+
+
+MIXES = {'v1': query_v1, 'operators': query_operators}
+
+
+def queries(count, persons, seed=7, mix='operators'):
     """Realistic operator queries about persons of the database: [(text,
-    code of the person meant)]"""
+    code of the person meant, kind of noise, how many persons the text's
+    information fits)]"""
     rnd = random.Random(seed)
     sample = sorted(rnd.sample(range(persons), count))
     wanted = {i: None for i in sample}
     for i, person in enumerate(people(persons)):
         if i in wanted:
             wanted[i] = person
+    make = MIXES[mix]
     result = []
     for n, (i, (name, birth, _, phone, number)) in enumerate(
             wanted.items()):
         last, first, middle = name.split()
-        kind = n % 10
-        if kind in (0, 1):
-            text = f"{typo(last, rnd)} {first}"
-        elif kind == 2:
-            text = typo(last, rnd)
-        elif kind == 3:
-            text = f"{last} {first} {typo(middle, rnd)}"
-        elif kind == 4:
-            text = f"{last[:-1]} {first[:4]}"
-        elif kind == 5:
-            text = number if n % 20 < 10 else number.replace('-', ' ')
-        elif kind == 6:
-            text = {0: f"+7 ({phone[1:4]}) {phone[4:7]}-{phone[7:9]}-"
-                f"{phone[9:]}", 1: '8' + phone[1:], 2: phone[1:]}[n % 3]
-        elif kind == 7:
-            text = birth.strftime('%d.%m.%Y')
-        elif kind == 8:
-            text = f"{last} {birth.strftime('%d.%m.%Y')}"
+        kind, text, info = make(n, last, first, middle, birth, phone,
+            number, rnd)
+        result.append((text, f"B{i}", kind, (info, last, first, middle,
+                    birth)))
+    fits = fitting(persons, [q[3] for q in result])
+    return [(text, code, kind, count_)
+        for (text, code, kind, _), count_ in zip(result, fits)]
+
+
+def fitting(persons, infos):
+    """How many persons of the database fit the information of each query
+    (the name parts and the birth date it gives, typos corrected): when
+    more than the 20 shown, the person meant may not be among them
+    whatever the search does"""
+    from collections import Counter
+    counters = {}
+    keys = {
+        'lfm': lambda l, f, m, b: (l, f, m),
+        'lf': lambda l, f, m, b: (l, f),
+        'l': lambda l, f, m, b: (l,),
+        'b': lambda l, f, m, b: (b,),
+        'lb': lambda l, f, m, b: (l, b),
+        'lfb': lambda l, f, m, b: (l, f, b),
+        'lim': lambda l, f, m, b: (l, f[0], m[0]),
+        'libm': lambda l, f, m, b: (l, f[0], m[0], b),
+        }
+    wanted = {i[0] for i in infos if isinstance(i[0], str) and i[0] != 'n'}
+    prefixes = any(not isinstance(i[0], str) for i in infos)
+    pairs = Counter()
+    for name, birth, _, _, _ in people(persons):
+        l, f, m = name.split()
+        for info in wanted:
+            counter = counters.setdefault(info, Counter())
+            counter[keys[info](l, f, m, birth)] += 1
+        if prefixes:
+            pairs[(l, f)] += 1
+    result = []
+    for info, l, f, m, b in infos:
+        if info == 'n':
+            result.append(1)
+        elif isinstance(info, str):
+            result.append(counters[info][keys[info](l, f, m, b)])
         else:
-            text = f"{typo(last, rnd)} {first} {middle}"
-        result.append((text, f"B{i}"))
+            _, lp, fp = info
+            result.append(sum(c for (x, y), c in pairs.items()
+                    if x.startswith(lp) and y.startswith(fp)))
     return result
 
 
@@ -228,8 +423,8 @@ def percentile(values, p):
 
 
 def run_identify(texts):
-    """Return the times of the queries, how many found somebody and how
-    many found the person meant among the 20 shown"""
+    """Return the times of the queries, how many found somebody and
+    whether each found the person meant among the 20 shown"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     pool = Pool(DATABASE)
@@ -237,20 +432,45 @@ def run_identify(texts):
         pool.init()
         cursor = transaction.connection.cursor()
         cursor.execute('SELECT code, id FROM party_party '
-            'WHERE code = ANY(%s)', ([c for _, c in texts],))
+            'WHERE code = ANY(%s)', ([t[1] for t in texts],))
         meant = dict(cursor)
     Party = pool.get('party.party')
-    times, found, target = [], 0, 0
-    for text, code in texts:
+    times, found, target, cpu = [], 0, [], []
+    for text, code, *_ in texts:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         # With access checking, as the RPC dispatcher calls it.
         with Transaction().start(DATABASE, 1, readonly=True,
                 context={'_check_access': True}):
             result = Party.identify(text, TODAY, 20)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         found += bool(result)
-        target += any(r['party'] == meant.get(code) for r in result)
+        target.append(any(r['party'] == meant.get(code) for r in result))
+    run_identify.cpu = cpu
     return times, found, target
+
+
+def breakdown(texts, target, times, shown=20):
+    """Print the queries, those that found the person meant, those whose
+    information fits more persons than shown, and the misses among the
+    others, by kind of noise; return {kind: [meant, queries, fitting more
+    than shown]}"""
+    kinds = {}
+    for (text, _, kind, fits), hit, time_ in zip(texts, target, times):
+        row = kinds.setdefault(kind, [0, 0, 0, [], []])
+        row[0] += hit
+        row[1] += 1
+        row[2] += fits > shown
+        if not hit and fits <= shown and len(row[3]) < 3:
+            row[3].append(text)
+        row[4].append(time_)
+    log(f"  {'kind':28} meant/queries  info fits >{shown} persons  "
+        "p95 ms  misses (examples)")
+    for kind, (hit, total, wide, misses, times_) in kinds.items():
+        log(f"  {kind:28} {hit:4}/{total:<4} {wide:10}            "
+            f"{percentile(times_, 95):6.1f}  " + '; '.join(misses))
+    return {k: v[:3] for k, v in kinds.items()}
 
 
 def run_scan(texts):
@@ -285,9 +505,14 @@ def main():
     parser.add_argument('--persons', type=int, default=1_000_000)
     parser.add_argument('--queries', type=int, default=1_000)
     parser.add_argument('--scan-queries', type=int, default=200)
+    parser.add_argument('--mix', choices=sorted(MIXES), default='operators',
+        help="the queries: what operators type, with their noise "
+        "(default), or the first version's mix (v1)")
+    parser.add_argument('--database', default=DATABASE)
     parser.add_argument('--reuse', action='store_true',
         help="keep the filled database of a previous run")
     args = parser.parse_args()
+    globals()['DATABASE'] = args.database
 
     import demo
     demo.default_paths()
@@ -302,34 +527,48 @@ def main():
         log(f"  {time.monotonic() - started:.0f} s")
     from trytond.pool import Pool
     Pool.start()
-    texts = queries(args.queries, args.persons)
+    texts = queries(args.queries, args.persons, mix=args.mix)
     # Warm-up, as a running server is.
     run_identify(texts[:20])
     log(f"{len(texts)} queries through Party.identify")
     load = os.getloadavg()
     times, found, target = run_identify(texts)
     p50, p95 = percentile(times, 50), percentile(times, 95)
+    determined = [h for t, h in zip(texts, target) if t[3] <= 20]
     log(f"  p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms, "
-        f"{found} with a result, {target} with the person meant")
-    step = max(1, len(texts) // args.scan_queries)
-    sample = [t for t, _ in texts[::step][:args.scan_queries]]
-    log(f"{len(sample)} of the same queries as a plain ILIKE scan")
-    scan = run_scan(sample)
-    scan_p95 = percentile(scan, 95)
-    log(f"  p50 {percentile(scan, 50):.1f} ms, p95 {scan_p95:.1f} ms")
+        f"{found} with a result, {sum(target)} with the person meant; "
+        f"of the {len(determined)} queries whose information fits at most "
+        f"20 persons, {sum(determined)}")
+    kinds = breakdown(texts, target, times)
+    scan_p95 = None
+    if args.scan_queries:
+        step = max(1, len(texts) // args.scan_queries)
+        sample = [t[0] for t in texts[::step][:args.scan_queries]]
+        log(f"{len(sample)} of the same queries as a plain ILIKE scan")
+        scan = run_scan(sample)
+        scan_p95 = percentile(scan, 95)
+        log(f"  p50 {percentile(scan, 50):.1f} ms, p95 {scan_p95:.1f} ms")
     print(json.dumps({
                 'p50_ms': round(p50, 2),
                 'p95_ms': round(p95, 2),
-                'scan_p95_ms': round(scan_p95, 2),
-                'ratio': round(scan_p95 / p95, 1),
+                'scan_p95_ms': scan_p95 and round(scan_p95, 2),
+                'ratio': scan_p95 and round(scan_p95 / p95, 1),
                 'persons': args.persons,
                 'queries': len(texts),
                 'found': found,
-                'found_meant': target,
+                'found_meant': sum(target),
+                'determined': len(determined),
+                'found_meant_determined': sum(determined),
+                'mix': args.mix,
                 'load_avg_1m': round(load[0], 2),
-                'scan_queries': len(sample),
+                'scan_queries': args.scan_queries and len(sample),
                 'mean_ms': round(statistics.mean(times), 2),
-                }))
+                # The CPU time of this process (not PostgreSQL's): the part
+                # of a query's time the load of a shared machine inflates
+                # least.
+                'cpu_p95_ms': round(percentile(run_identify.cpu, 95), 2),
+                'kinds': kinds,
+                }, ensure_ascii=False))
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
+from . import identification_query as iq
 from . import policy_import_rules as rules
 from .rpc_access import readable_ids, rpc_access, rule_query
 
@@ -32,6 +33,9 @@ from .rpc_access import readable_ids, rpc_access, rule_query
 FUZZY_ALTERNATIVES = 8
 FUZZY_THRESHOLD = 0.3
 CANDIDATES = 200
+# The persons born on a day among whom a name far from any is looked for
+# (about 35 a day in a million persons).
+BIRTH_DATE_CANDIDATES = 500
 # The persons found by name among whom the shown ones are chosen, per person
 # shown: as many rows of the table read.
 NAME_CANDIDATES_PER_RESULT = 5
@@ -42,6 +46,13 @@ NAME_CANDIDATES_PER_RESULT = 5
 CLOSE_ALTERNATIVES = 3
 CLOSE_DISTANCE = 2
 CLOSE_MARGIN = 0.1
+# The score of a word one letter away from the token typed (word_score
+# gives a correction 0.8 × its trigram similarity, which is low for short
+# words with a typo inside).
+NEIGHBOUR_SCORE = 0.6
+# The share of its score a name keeps when its words are not in the order
+# typed.
+OTHER_ORDER = 0.95
 # The GIN index of the name words keeps at most this many kB of new entries
 # unsorted (each search reads them all): 4 MB by default.
 WORDS_PENDING_LIST_KB = 256
@@ -149,8 +160,8 @@ class NameWord(ModelSQL):
     @classmethod
     def corrections(cls, tokens):
         """Return for each token [(word, score)], best first: the words
-        that may be its misspelling (at most FUZZY_ALTERNATIVES), those
-        it begins excluded"""
+        that may be its misspelling (those a letter away, then at most
+        FUZZY_ALTERNATIVES similar ones), those it begins excluded"""
         if _is_postgresql():
             found = cls._words_by_token(
                 [(_FUZZY_QUERY, _FUZZY_PARAMS)], tokens)
@@ -159,7 +170,28 @@ class NameWord(ModelSQL):
             found = [[w for w in words
                     if rules.similarity(t, w) >= FUZZY_THRESHOLD]
                 for t in tokens]
-        return [_corrections(t, words) for t, words in zip(tokens, found)]
+        near = cls.neighbour_words(tokens)
+        return [_corrections(t, words, n)
+            for t, words, n in zip(tokens, found, near)]
+
+    @classmethod
+    def neighbour_words(cls, tokens):
+        """Return for each token the dictionary words one letter away
+        (replaced, missing, doubled, two swapped): the typos that share
+        too few trigrams with the word meant for the trigram search
+        («егоорв» for «егоров»), looked up by equality — one query"""
+        candidates = {t: iq.neighbours(t) for t in tokens}
+        wanted = sorted({w for n in candidates.values() for w in n})
+        if not wanted:
+            return [[] for _ in tokens]
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        known = set()
+        for sub in rules.chunks(wanted, 5000):
+            cursor.execute(*table.select(table.word,
+                    where=keys_in(table.word, sub)))
+            known.update(w for w, in cursor)
+        return [[w for w in candidates[t] if w in known] for t in tokens]
 
     @classmethod
     def lookup(cls, tokens):
@@ -179,6 +211,9 @@ class NameWord(ModelSQL):
                     'FROM "assistance_party_name_word" WHERE word LIKE %s)',
                     _FUZZY_PARAMS + (_PATTERN,)),
                 ], tokens)
+        unknown = [t for t, words in zip(tokens, found)
+            if not any(w.startswith(t) for w in words)]
+        near = dict(zip(unknown, cls.neighbour_words(unknown)))
         result = []
         for token, words in zip(tokens, found):
             prefixed = [w for w in words if w.startswith(token)]
@@ -186,7 +221,7 @@ class NameWord(ModelSQL):
                 result.append(_best(
                         (w, rules.word_score(token, w)) for w in prefixed))
             else:
-                result.append(_corrections(token, words))
+                result.append(_corrections(token, words, near[token]))
         return result
 
     @classmethod
@@ -227,10 +262,15 @@ def _best(scored):
     return sorted(scored, key=lambda x: (-x[1], x[0]))
 
 
-def _corrections(token, words):
-    "The best FUZZY_ALTERNATIVES of words as corrections of token"
-    scored = ((w, rules.word_score(token, w)) for w in words)
-    return _best(x for x in scored if x[1] < 0.9)[:FUZZY_ALTERNATIVES]
+def _corrections(token, words, neighbours=()):
+    """The neighbours (words a letter away) and the best
+    FUZZY_ALTERNATIVES of words as corrections of token"""
+    near = {w: max(rules.word_score(token, w), NEIGHBOUR_SCORE)
+        for w in neighbours if not w.startswith(token)}
+    scored = ((w, rules.word_score(token, w)) for w in words
+        if w not in near)
+    return _best(near.items()) + _best(
+        x for x in scored if x[1] < 0.9)[:FUZZY_ALTERNATIVES]
 
 
 # The dictionary queries of one token (see NameWord._words_by_token).
@@ -310,6 +350,11 @@ class Party(metaclass=PoolMeta):
         cursor.execute(
             'ALTER INDEX party_identification_words '
             f'SET (gin_pending_list_limit = {WORDS_PENDING_LIST_KB})')
+        # The beginnings of the name keys: a surname and initials
+        # («иванов и% п%»).
+        cursor.execute(
+            'CREATE INDEX IF NOT EXISTS party_identification_name_prefix '
+            'ON "party_party" ("identification_name" varchar_pattern_ops)')
 
     @classmethod
     def _fill_identification_keys(cls):
@@ -357,7 +402,8 @@ class Party(metaclass=PoolMeta):
             text = value.replace('\\%', '').replace('%', ' ').strip()
             if len(text) >= 3:
                 ids = list(cls._identify_scores(
-                        rules.parse_query(text), 50))
+                        iq.parse_query(
+                            text, Pool().get('ir.date').today()), 50))
                 if ids:
                     domain = ['OR', domain, ('id', 'in', ids)]
         return domain
@@ -410,7 +456,7 @@ class Party(metaclass=PoolMeta):
         if date is None:
             date = pool.get('ir.date').today()
         limit = max(1, min(int(limit or 20), 200))
-        query = rules.parse_query(text)
+        query = iq.parse_query(text, pool.get('ir.date').today())
         policies = {}
         scores = cls._identify_scores(query, limit, policies)
         # Only the persons and policies the caller's record rules show him.
@@ -439,9 +485,9 @@ class Party(metaclass=PoolMeta):
                 if scores.get(id_, (0,))[0] < score:
                     scores[id_] = (score, matched)
         keys = []
-        if query.number:
-            keys.append(cls._number_query(query.number, query.birth_date))
-            keys.append(cls._document_query(query.number))
+        if query.numbers:
+            keys.append(cls._number_query(query.numbers, query.birth_date))
+            keys.append(cls._document_query(query.numbers))
         if query.phone:
             keys.append(cls._phone_query(query.phone, query.birth_date))
         if keys:
@@ -454,8 +500,20 @@ class Party(metaclass=PoolMeta):
             for id_, matched in cursor:
                 add([id_], weights[matched], matched)
         if query.tokens:
-            for id_, score in cls._identify_by_name(query.tokens,
-                    query.birth_date, limit, policies).items():
+            by_name = cls._identify_by_name(query.tokens,
+                query.birth_date, limit, policies, query.initials)
+            if not by_name and query.layout_tokens:
+                # Typed with the Latin layout on: «Bdfyjd» for «Иванов».
+                by_name = cls._identify_by_name(query.layout_tokens,
+                    query.birth_date, limit, policies,
+                    query.layout_initials)
+            if not by_name and query.birth_date:
+                # A name too far from any (or the wrong one) and a birth
+                # date: the few persons born that day, the closest names
+                # first.
+                by_name = cls._identify_by_birth_date_name(
+                    query.tokens, query.birth_date, limit)
+            for id_, score in by_name.items():
                 add([id_], score, 'name')
         elif query.birth_date and not scores:
             add(cls._identify_by_birth_date(query.birth_date, limit),
@@ -463,12 +521,12 @@ class Party(metaclass=PoolMeta):
         return scores
 
     @classmethod
-    def _number_query(cls, key, birth_date=None):
-        "The query of the insured (id, matched) by a policy number key"
+    def _number_query(cls, keys, birth_date=None):
+        "The query of the insured (id, matched) by policy number keys"
         Policy = Pool().get('assistance.policy')
         policy = Policy.__table__()
         party = cls.__table__()
-        where = policy.number_key == key
+        where = policy.number_key.in_(list(keys))
         if birth_date:
             where &= party.birth_date == birth_date
         # A policy hidden by a record rule tells nothing of its insured.
@@ -481,12 +539,12 @@ class Party(metaclass=PoolMeta):
             where=where, limit=CANDIDATES)
 
     @classmethod
-    def _document_query(cls, key):
-        "The query of the persons (id, matched) by an identity document key"
+    def _document_query(cls, keys):
+        "The query of the persons (id, matched) by identity document keys"
         party = cls.__table__()
         return party.select(
             party.id.as_('id'), Literal('document').as_('matched'),
-            where=party.id_document_key == key, limit=CANDIDATES)
+            where=party.id_document_key.in_(list(keys)), limit=CANDIDATES)
 
     @classmethod
     def _phone_query(cls, key, birth_date=None):
@@ -512,7 +570,28 @@ class Party(metaclass=PoolMeta):
         return [i for i, in cursor]
 
     @classmethod
-    def _identify_by_name(cls, tokens, birth_date, limit, policies=None):
+    def _identify_by_birth_date_name(cls, tokens, birth_date, limit):
+        """Return party id → score: the persons born on birth_date whose
+        names are close enough to the tokens (each token similar to a word
+        of the name, or a letter or two away from it)"""
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*party.select(party.id, party.identification_name,
+                where=party.birth_date == birth_date,
+                limit=BIRTH_DATE_CANDIDATES))
+        scored = {}
+        for id_, name in cursor:
+            words = (name or '').split()
+            scores = [max((_loose_score(t, w) for w in words), default=0)
+                for t in tokens]
+            if scores and min(scores) > 0:
+                scored[id_] = 0.8 * sum(scores) / len(tokens)
+        best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
+        return dict(best[:limit])
+
+    @classmethod
+    def _identify_by_name(cls, tokens, birth_date, limit, policies=None,
+            initials=()):
         """Return party id → score for name tokens.
 
         First with each word as typed (or the words it begins, or else its
@@ -532,7 +611,11 @@ class Party(metaclass=PoolMeta):
             return {}
         closest = [_closest_words(t, a) for t, a in zip(tokens, alternatives)]
         candidates = min(CANDIDATES, NAME_CANDIDATES_PER_RESULT * limit)
-        found = cls._search_words(closest, birth_date, policies, candidates)
+        # The names with the words in the order typed first: «Александро
+        # Макс» is Александров Максим before Максимов Александр.
+        order = _order_pattern(tokens, alternatives)
+        found = cls._search_words(closest, birth_date, policies, candidates,
+            initials, order)
         if not found:
             others = [i for i in range(len(tokens)) if i not in missing]
             for i, words in zip(others,
@@ -541,24 +624,39 @@ class Party(metaclass=PoolMeta):
             everything = [[w for w, _ in a] for a in alternatives]
             if everything != closest:
                 found = cls._search_words(
-                    everything, birth_date, policies, candidates)
+                    everything, birth_date, policies, candidates, initials,
+                    order)
         # The words found are among the alternatives, already scored.
         scores = [dict(a) for a in alternatives]
         scored = {}
-        for id_, words in found.items():
-            words = words.split() if words else []
+        for id_, name in found.items():
+            words = name.split() if name else []
             scored[id_] = sum(
                 max((s.get(w, 0) for w in words), default=0)
                 for s in scores) / len(tokens)
+            # The words in the order typed, from the first one.
+            if len(tokens) > 1 and not all(
+                    s.get(w) for s, w in zip(scores, words[:len(tokens)])):
+                scored[id_] *= OTHER_ORDER
         return scored
 
     @classmethod
     def _search_words(cls, alternatives, birth_date, policies=None,
-            candidates=CANDIDATES):
+            candidates=CANDIDATES, initials=(), order=None):
         """Return party id → name key of the parties whose name has, for
-        each token, one of its alternative words (on PostgreSQL, with their
-        policies' rows added to policies)"""
+        each token, one of its alternative words, and words beginning with
+        the initials in their order (on PostgreSQL, with their policies'
+        rows added to policies); those whose name is LIKE order (a
+        pattern) first"""
         cursor = Transaction().connection.cursor()
+        initials_patterns = []
+        if initials:
+            # The surname (the first token) first, then the initials of the
+            # words after it.  The words are letters (name_key's): nothing
+            # to escape.
+            gap = ' %' if len(alternatives) > 1 else ''
+            rest = ''.join(f' {i}%' for i in initials)
+            initials_patterns = [f'{w}{gap}{rest}' for w in alternatives[0]]
         if _is_postgresql():
             where = ' AND '.join(
                 'string_to_array("identification_name", \' \') '
@@ -567,6 +665,16 @@ class Party(metaclass=PoolMeta):
             if birth_date:
                 where += ' AND "birth_date" = %s'
                 params.append(birth_date)
+            if initials_patterns:
+                # The index of the name keys' beginnings serves each one.
+                where += ' AND (' + ' OR '.join(
+                    '"identification_name" LIKE %s'
+                    for _ in initials_patterns) + ')'
+                params.extend(initials_patterns)
+            order_by = ''
+            if order:
+                order_by = 'ORDER BY "identification_name" LIKE %s DESC'
+                params.append(order)
             # The candidates' policies in the same round trip: the ranking
             # needs them.
             cursor.execute(
@@ -574,9 +682,9 @@ class Party(metaclass=PoolMeta):
                 'p."state", p."start_date", p."end_date" '
                 'FROM (SELECT "id", "identification_name" '
                 'FROM "party_party" '
-                f'WHERE {where} LIMIT {int(candidates)}) AS c '
+                f'WHERE {where} {order_by} LIMIT {int(candidates)}) AS c '
                 'LEFT JOIN "assistance_policy" AS p ON p."insured" = c."id"',
-                params)
+                params, prepare=False)
             found = {}
             if policies is None:
                 policies = {}
@@ -596,9 +704,17 @@ class Party(metaclass=PoolMeta):
             where &= condition
         if birth_date:
             where &= Equal(party.birth_date, birth_date)
+        if initials_patterns:
+            condition = Literal(False)
+            for pattern in initials_patterns:
+                condition |= party.identification_name.like(pattern)
+            where &= condition
+        order_by = []
+        if order:
+            order_by = [party.identification_name.like(order).desc]
         cursor.execute(*party.select(
                 party.id, party.identification_name, where=where,
-                limit=candidates))
+                order_by=order_by, limit=candidates))
         return dict(cursor)
 
     @classmethod
@@ -707,6 +823,31 @@ def _closest_words(token, alternatives):
     # word_score gives corrections 0.8 × their similarity.
     return [w for w, s in alternatives
         if s >= best - CLOSE_MARGIN * 0.8][:CLOSE_ALTERNATIVES]
+
+
+def _order_pattern(tokens, alternatives):
+    """The LIKE pattern of the names with the words typed in their order
+    from the first one (the tokens that are words or begin words; a
+    correction stands for any word), or None"""
+    if len(tokens) < 2:
+        return None
+    parts = [t + '%' if any(s >= 0.9 for _, s in a) else '%'
+        for t, a in zip(tokens, alternatives)]
+    if all(p == '%' for p in parts):
+        return None
+    # The tokens are letters (name_key's words): nothing to escape.
+    return parts[0] + ''.join(' ' + p for p in parts[1:])
+
+
+def _loose_score(token, word):
+    """How well a typed token matches a word of a name known by other
+    means (a birth date): word_score, or a correction two letters away"""
+    score = rules.word_score(token, word)
+    if score >= FUZZY_THRESHOLD * 0.8:
+        return score
+    if len(token) >= 4 and rules.edit_distance(token, word) <= 2:
+        return 0.5
+    return 0
 
 
 def _node_name(code, name):
