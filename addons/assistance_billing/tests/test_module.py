@@ -15,6 +15,7 @@ FOLDER = pathlib.Path(__file__).resolve().parent.parent
 class AssistanceBillingTestCase(CompanyTestMixin, ModuleTestCase):
     "Test Assistance Billing module"
     module = 'assistance_billing'
+    extras = ['account_budget']
 
 
 class RussianTestCase(unittest.TestCase):
