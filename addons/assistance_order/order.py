@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 from itertools import groupby
 
+from sql import Null
+
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.modules.assistance_policy.engine import decision_dict
@@ -628,6 +630,12 @@ class OrderLine(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls.__access__.add('order')
+        t = cls.__table__()
+        # The provider of an expense line is looked up through its order
+        # line (the debt analysis, the pivot's provider dimension).
+        cls._sql_indexes.add(
+            Index(t, (t.expense_line, Index.Equality()),
+                where=t.expense_line != Null))
 
     @classmethod
     def view_attributes(cls):
