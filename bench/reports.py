@@ -820,7 +820,7 @@ def orm_totals(records, keys, values):
     return totals
 
 
-def step_measure(runs, sample):
+def step_measure(runs, sample, only=None):
     from proteus import Model
     from proteus import config as pconfig
     from trytond.pool import Pool
@@ -845,17 +845,20 @@ def step_measure(runs, sample):
             f"p95 {results[name]['p95_s']:.3f} s"
             + ''.join(f", {k} {v}" for k, v in extra.items()))
 
+    def wanted(part):
+        return not only or part in only
+
     Cube = Model.get('assistance.report.cube')._proxy
     Variant = Model.get('assistance.report.variant')
     # Every variant the head may read.
-    for variant in Variant.find([]):
+    for variant in (Variant.find([]) if wanted('variants') else []):
         params = {**json.loads(variant.layout), 'cube': variant.cube}
         _, times = timed_runs(lambda: Cube.compute(params, context), runs)
         record(f"variant {variant.id} «{variant.name}» ({variant.cube})",
             times)
 
     # Every cube with a 2×2-level pivot, all its measures.
-    for description in Cube.cubes(context):
+    for description in (Cube.cubes(context) if wanted('cubes') else []):
         key = description['key']
         keys = [d for d, _ in description['dimensions']]
         rows = [d for d in ROW_PREFERENCE if d in keys][:2]
@@ -895,6 +898,23 @@ def step_measure(runs, sample):
         return lambda: Proxy.search_read(domain or [], 0, None, None,
             names, {**context, **ctx})
 
+    if wanted('loss_level'):
+        measure_loss_level(Model, search_read, record, context, runs,
+            sample, start, today)
+    if wanted('debt'):
+        measure_debt(Model, search_read, record, context, runs, sample,
+            today)
+    if wanted('refusal'):
+        measure_refusal(Model, search_read, record, context, runs, sample,
+            start, today)
+    if wanted('nps'):
+        measure_nps(Model, search_read, record, context, runs, sample)
+    print(json.dumps({'reports': results,
+                'peak_rss_mb': round(peak_rss_mb(), 1)}, default=str))
+
+
+def measure_loss_level(Model, search_read, record, context, runs, sample,
+        start, today):
     Line = Model.get('assistance.expense.line')._proxy
     lines = Line.search_count([('state', 'in', ['declared', 'actual'])],
         0, None, context)
@@ -908,6 +928,8 @@ def step_measure(runs, sample):
         rows=len(rows), orm_s=round(orm_s, 1),
         orm_extrapolated=extrapolated)
 
+
+def measure_debt(Model, search_read, record, context, runs, sample, today):
     debt_context = {'company': context.get('company'), 'date': today,
         'bucket': 30}
     rows, times = timed_runs(search_read('assistance.billing.debt',
@@ -925,6 +947,9 @@ def step_measure(runs, sample):
     record("debt analysis (today, 30-day buckets)", times, rows=len(rows),
         **orm)
 
+
+def measure_refusal(Model, search_read, record, context, runs, sample,
+        start, today):
     Refusal = Model.get('assistance.refusal')._proxy
     refusals = Refusal.search_count([], 0, None, context)
     rows, times = timed_runs(search_read('assistance.refusal.report',
@@ -936,6 +961,8 @@ def step_measure(runs, sample):
         rows=len(rows), orm_s=round(orm_s, 1),
         orm_extrapolated=extrapolated)
 
+
+def measure_nps(Model, search_read, record, context, runs, sample):
     Survey = Model.get('assistance.survey')._proxy
     surveys = Survey.search_count([], 0, None, context)
     rows, times = timed_runs(search_read('assistance.survey.nps', {}), runs)
@@ -943,8 +970,6 @@ def step_measure(runs, sample):
         ['recommend', 'operator', 'insurer'], sample, context, surveys)
     record("NPS per operator and insurer", times, rows=len(rows),
         orm_s=round(orm_s, 1), orm_extrapolated=extrapolated)
-    print(json.dumps({'reports': results,
-                'peak_rss_mb': round(peak_rss_mb(), 1)}, default=str))
 
 
 def main():
@@ -957,6 +982,12 @@ def main():
         help="rebuild the seed database (else reused when it exists)")
     parser.add_argument('--reuse', action='store_true',
         help="measure the filled database of the last run again")
+    parser.add_argument('--jit', choices=['default', 'off'],
+        default='default', help="PostgreSQL's JIT for the database: off "
+        "sets jit = off on it (ALTER DATABASE) before measuring")
+    parser.add_argument('--only', default='',
+        help="measure only these parts (comma-separated): variants, "
+        "cubes, loss_level, debt, refusal, nps")
     parser.add_argument('--step', choices=['seed-extra', 'fill', 'measure'])
     args = parser.parse_args()
     if args.step == 'seed-extra':
@@ -964,7 +995,8 @@ def main():
     if args.step == 'fill':
         return step_fill(args.scale)
     if args.step == 'measure':
-        return step_measure(args.runs, args.orm_sample)
+        return step_measure(args.runs, args.orm_sample,
+            [p for p in args.only.split(',') if p])
 
     load_before = load()
     fill = None
@@ -977,9 +1009,11 @@ def main():
         log(f"filling {DATABASE} in SQL at scale {args.scale}")
         fill = child('--step', 'fill', '--scale', str(args.scale))
         log(json.dumps(fill))
-    log(f"measuring as {HEAD!r}, {args.runs} runs each")
+    psql(f'ALTER DATABASE "{DATABASE}" '
+        + ('SET jit = off' if args.jit == 'off' else 'RESET jit'))
+    log(f"measuring as {HEAD!r}, {args.runs} runs each, jit {args.jit}")
     measured = child('--step', 'measure', '--runs', str(args.runs),
-        '--orm-sample', str(args.orm_sample))
+        '--orm-sample', str(args.orm_sample), '--only', args.only)
     reports = measured['reports']
     worst = max(r['p95_s'] for r in reports.values())
     for name, figures in reports.items():
@@ -995,6 +1029,7 @@ def main():
                 'worst_p95_s': worst,
                 'goal_met': worst < GOAL,
                 'scale': args.scale,
+                'jit': args.jit,
                 'counts': fill['counts'] if fill else None,
                 'fill_s': fill['fill_s'] if fill else None,
                 'reports': reports,
