@@ -120,17 +120,18 @@ class Debt(ModelSQL, ModelView):
 
     @classmethod
     def _lines_query(cls, open_):
-        "Return the query of the open lines with payee, provider and bucket"
-        provider = cls._line_provider_query(open_, 'line')
-        paid_provider = cls._line_provider_query(open_, 'paid')
-        query = (open_
-            .join(provider, 'LEFT', condition=provider.line == open_.line)
-            .join(paid_provider, 'LEFT',
-                condition=paid_provider.line == open_.paid))
-        return query.select(
+        """Return the query of the open lines with payee, provider and
+        bucket: the provider looked up line by line (through the indexes)"""
+        provider = cls._line_provider_query()
+        paid_provider = cls._line_provider_query()
+        return open_.select(
             open_.line, open_.payee,
-            Coalesce(provider.provider, paid_provider.provider, open_.payee
-                ).as_('provider'),
+            Coalesce(
+                provider.select(provider.provider,
+                    where=provider.line == open_.line, limit=1),
+                paid_provider.select(paid_provider.provider,
+                    where=paid_provider.line == open_.paid, limit=1),
+                open_.payee).as_('provider'),
             open_.company, open_.accrued, open_.payable, open_.bucket)
 
     @classmethod
