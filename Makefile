@@ -106,7 +106,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[bench]'
 	touch $@
 
-BENCHES ?= coverage_check identify import_policies provider_select billing load
+BENCHES ?= coverage_check identify import_policies provider_select billing reports load
 
 bench: bench-install postgresql
 	set -e; for b in $(BENCHES); do echo "=== bench/$$b.py"; $(PY) bench/$$b.py; done

@@ -12,7 +12,7 @@ invoice whose lines all bill one provider, the invoice line a payment
 pays."""
 import datetime as dt
 
-from sql import Literal, Null, Union
+from sql import Literal, Null, Union, With
 from sql.aggregate import Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 
@@ -91,7 +91,11 @@ class Debt(ModelSQL, ModelView):
 
     @classmethod
     def table_query(cls):
-        lines = cls._lines_query()
+        # The open lines, then their providers, once each (WITH): the
+        # provider is looked up for the open lines only, not for the whole
+        # ledger (bench/reports.py: 1M expense lines accrued).
+        open_ = With(query=cls._open_lines_query())
+        lines = With(query=cls._lines_query(open_))
         sums = [Sum(lines.accrued).as_('accrued')]
         sums += [Sum(Case((lines.bucket == b, lines.payable), else_=0)
                 ).as_(b) for b in BUCKETS]
@@ -112,11 +116,29 @@ class Debt(ModelSQL, ModelView):
             where=(lines.provider != lines.payee)
             | lines.payee.in_(several),
             group_by=[lines.payee, lines.provider, lines.company])
-        return Union(heads, providers, all_=True)
+        return Union(heads, providers, all_=True, with_=[open_, lines])
 
     @classmethod
-    def _lines_query(cls):
-        "Return the query of the open lines with payee, provider and bucket"
+    def _lines_query(cls, open_):
+        """Return the query of the open lines with payee, provider and
+        bucket: the provider looked up line by line (through the indexes)"""
+        provider = cls._line_provider_query()
+        paid_provider = cls._line_provider_query()
+        return open_.select(
+            open_.line, open_.payee,
+            Coalesce(
+                provider.select(provider.provider,
+                    where=provider.line == open_.line, limit=1),
+                paid_provider.select(paid_provider.provider,
+                    where=paid_provider.line == open_.paid, limit=1),
+                open_.payee).as_('provider'),
+            open_.company, open_.accrued, open_.payable, open_.bucket)
+
+    @classmethod
+    def _open_lines_query(cls):
+        """Return the query of the lines open on the date: the line, its
+        payee, the line its payment pays (paid), accrued, payable and
+        bucket"""
         pool = Pool()
         MoveLine = pool.get('account.move.line')
         Move = pool.get('account.move')
@@ -136,8 +158,6 @@ class Debt(ModelSQL, ModelView):
         payment = Payment.__table__()
         paid = MoveLine.__table__()
         paid_move = Move.__table__()
-        provider = cls._line_provider_query()
-        paid_provider = cls._line_provider_query()
 
         accrual_id = cls._accrual_account_id(company_id)
         accrual = line.account == (accrual_id or -1)
@@ -154,15 +174,11 @@ class Debt(ModelSQL, ModelView):
             .join(payment, 'LEFT',
                 condition=cls._points_to(move.origin, Payment, payment.id))
             .join(paid, 'LEFT', condition=paid.id == payment.line)
-            .join(paid_move, 'LEFT', condition=paid.move == paid_move.id)
-            .join(provider, 'LEFT', condition=provider.line == line.id)
-            .join(paid_provider, 'LEFT',
-                condition=paid_provider.line == paid.id))
+            .join(paid_move, 'LEFT', condition=paid.move == paid_move.id))
         return query.select(
             line.id.as_('line'),
             line.party.as_('payee'),
-            Coalesce(provider.provider, paid_provider.provider, line.party
-                ).as_('provider'),
+            paid.id.as_('paid'),
             account.company.as_('company'),
             Case((accrual, amount), else_=0).as_('accrued'),
             Case((accrual, 0), else_=amount).as_('payable'),
@@ -186,9 +202,10 @@ class Debt(ModelSQL, ModelView):
         return Case(*whens, else_=BUCKETS[-1])
 
     @classmethod
-    def _line_provider_query(cls):
+    def _line_provider_query(cls, lines=None, column='line'):
         """Return the query of the move lines whose provider the ledger
-        knows: an accrual's, an invoice line's, a one-provider invoice's"""
+        knows: an accrual's, an invoice line's, a one-provider invoice's;
+        of the lines whose ids are the column of lines when given"""
         pool = Pool()
         MoveLine = pool.get('account.move.line')
         Move = pool.get('account.move')
@@ -196,18 +213,25 @@ class Debt(ModelSQL, ModelView):
         InvoiceLine = pool.get('account.invoice.line')
         ExpenseLine = pool.get('assistance.expense.line')
 
+        def start(line):
+            "The move lines, or only those of lines"
+            if lines is None:
+                return line
+            return lines.join(line,
+                condition=line.id == getattr(lines, column))
+
         expense = cls._expense_provider_query()
         line = MoveLine.__table__()
         move = Move.__table__()
         invoice_line = InvoiceLine.__table__()
         invoice = cls._invoice_provider_query()
 
-        accrued = line.join(move, condition=line.move == move.id
+        accrued = start(line).join(move, condition=line.move == move.id
             ).join(expense, condition=cls._points_to(
                     move.origin, ExpenseLine, expense.expense)
             ).select(line.id.as_('line'), expense.provider)
         billed_line = MoveLine.__table__()
-        billed = billed_line.join(invoice_line,
+        billed = start(billed_line).join(invoice_line,
             condition=cls._points_to(
                 billed_line.origin, InvoiceLine, invoice_line.id)
             ).join(expense, condition=cls._points_to(
@@ -215,7 +239,7 @@ class Debt(ModelSQL, ModelView):
             ).select(billed_line.id.as_('line'), expense.provider)
         invoiced_line = MoveLine.__table__()
         invoiced_move = Move.__table__()
-        invoiced = invoiced_line.join(invoiced_move,
+        invoiced = start(invoiced_line).join(invoiced_move,
             condition=invoiced_line.move == invoiced_move.id
             ).join(invoice, condition=cls._points_to(
                 invoiced_move.origin, Invoice, invoice.invoice)

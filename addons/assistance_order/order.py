@@ -633,8 +633,11 @@ class OrderLine(ModelSQL, ModelView):
         super().__setup__()
         cls.__access__.add('order')
         t = cls.__table__()
-        # The order line of an expense line (a register's check joins them).
-        cls._sql_indexes.add(Index(t, (t.expense_line, Index.Range()),
+        # The order line of an expense line: a register's check joins
+        # them, the debt analysis and the pivot's provider dimension look
+        # the provider up through it.
+        cls._sql_indexes.add(
+            Index(t, (t.expense_line, Index.Equality()),
                 where=t.expense_line != Null))
 
     @classmethod

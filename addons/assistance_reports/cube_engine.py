@@ -809,7 +809,7 @@ def build_query(request):
     grouping bits (gid), the current-period flag and the aggregates"""
     Model = Pool().get(request.cube.model)
     joiner = Joiner(Model)
-    ids = Model.search(request.domain(), order=[], query=True)
+    where = _readable(Model, joiner.table, request.domain())
     dimensions = [*request.rows, *request.columns]
     if request.compare:
         # Each record of the previous period is moved to its place in the
@@ -835,7 +835,7 @@ def build_query(request):
             for i, c in enumerate(measure.inputs(joiner))]
     sub = joiner.from_.select(*columns,
         *(c for cs in inputs.values() for c in cs),
-        where=joiner.table.id.in_(ids))
+        where=where)
     axes = [Column(sub, f'd{i}') for i in range(len(dimensions))]
     extra = [Column(sub, 'current')] if request.compare else []
     aggregates = [m.aggregate([Column(sub, c.output_name)
@@ -849,6 +849,38 @@ def build_query(request):
     return sub.select(*axes, gid.as_('gid'), *extra, *aggregates,
         group_by=[Grouping(*(tuple(axes[i] for i in s) + tuple(extra)
                     for s in sets))])
+
+
+def _readable(Model, table, domain):
+    """Return the condition on table of the records of domain the user may
+    read: the search's own expression on the base table when neither the
+    domain nor the record rules need a join (no self-join of the base table
+    on id IN (search), half of a pivot's time on a million lines), else
+    id IN (search)"""
+    Rule = Pool().get('ir.rule')
+
+    def simple(domain):
+        if isinstance(domain, str):
+            return True
+        if domain and isinstance(domain[0], str) and domain[0] not in {
+                'AND', 'OR'}:
+            name = domain[0]
+            field = Model._fields.get(name)
+            return (field is not None and '.' not in name
+                and not hasattr(field, 'get') and len(domain) == 3)
+        return all(simple(d) for d in domain)
+
+    rule_domain = Rule.domain_get(Model.__name__, mode='read')
+    if simple(domain) and simple(rule_domain or []):
+        tables = {None: (table, None)}
+        tables, expression = Model.search_domain(domain, tables=tables)
+        if rule_domain:
+            tables, rule_expression = Model.search_domain(
+                rule_domain, active_test=False, tables=tables)
+            expression &= rule_expression
+        if len(tables) == 1:
+            return expression
+    return table.id.in_(Model.search(domain, order=[], query=True))
 
 
 def _grouping_select(sub, axes, extra, aggregates, grouping_set):
