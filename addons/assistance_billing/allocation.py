@@ -364,8 +364,10 @@ class AllocationControl(ModelSQL, ModelView):
             cls.covered_amount.sql_cast(covered).as_('covered_amount'),
             cls.invoiced_amount.sql_cast(invoiced).as_('invoiced_amount'),
             cls.difference.sql_cast(difference).as_('difference'),
-            register_line.as_('register_line'),
-            removal_reason.as_('removal_reason'),
+            # PostgreSQL types the NULL of the other branches as text.
+            cls.register_line.sql_cast(register_line).as_('register_line'),
+            cls.removal_reason.sql_cast(removal_reason).as_(
+                'removal_reason'),
             cls.removed_amount.sql_cast(removed).as_('removed_amount'),
             ]
 
