@@ -301,6 +301,7 @@ class AllocationControl(ModelSQL, ModelView):
             ('difference', "Difference"),
             ('no_expense', "Invoice Line without Expense"),
             ('not_invoiced', "Not Invoiced"),
+            ('removed', "Removed from a Register"),
             ], "Kind", sort=False)
     party = fields.Many2One('party.party', "Provider",
         context={
@@ -319,6 +320,14 @@ class AllocationControl(ModelSQL, ModelView):
     difference = Monetary(
         "Left to Invoice", currency='currency', digits='currency',
         help="The covered amount of the expense line no invoice bills yet.")
+    register_line = fields.Many2One(
+        'assistance.billing.register.line', "Register Line")
+    removal_reason = fields.Many2One(
+        'assistance.billing.removal_reason', "Removal Reason")
+    removed_amount = Monetary(
+        "Removed Amount", currency='currency', digits='currency',
+        help="The part of the provider's claim the check of its register "
+        "removed.")
 
     @classmethod
     def __setup__(cls):
@@ -330,11 +339,14 @@ class AllocationControl(ModelSQL, ModelView):
         invoiced = cls._invoiced_lines_query()
         not_invoiced = cls._not_invoiced_query()
         without = cls._no_expense_query()
-        return Union(invoiced, not_invoiced, without, all_=True)
+        removed = cls._removed_query()
+        return Union(invoiced, not_invoiced, without, removed, all_=True)
 
     @classmethod
     def _columns(cls, id_, company, kind, party, date, invoice, invoice_line,
-            expense_line, currency, covered, invoiced, difference):
+            expense_line, currency, covered, invoiced, difference,
+            register_line=Literal(Null), removal_reason=Literal(Null),
+            removed=Literal(Null)):
         return [
             id_.as_('id'),
             Literal(0).as_('create_uid'),
@@ -352,6 +364,11 @@ class AllocationControl(ModelSQL, ModelView):
             cls.covered_amount.sql_cast(covered).as_('covered_amount'),
             cls.invoiced_amount.sql_cast(invoiced).as_('invoiced_amount'),
             cls.difference.sql_cast(difference).as_('difference'),
+            # PostgreSQL types the NULL of the other branches as text.
+            cls.register_line.sql_cast(register_line).as_('register_line'),
+            cls.removal_reason.sql_cast(removal_reason).as_(
+                'removal_reason'),
+            cls.removed_amount.sql_cast(removed).as_('removed_amount'),
             ]
 
     @classmethod
@@ -422,7 +439,7 @@ class AllocationControl(ModelSQL, ModelView):
         expense = ExpenseLine.__table__()
         allocated = cls._allocated_query()
         expense_id = InvoiceLine.origin.sql_id(line.origin, ExpenseLine)
-        covered = Coalesce(expense.covered_amount, 0)
+        covered = cls._owed(expense)
         left = covered - Coalesce(allocated.amount, 0)
         kind = Case((left == 0, 'allocated'), else_='difference')
         query = (line
@@ -431,7 +448,7 @@ class AllocationControl(ModelSQL, ModelView):
             .join(allocated, 'LEFT',
                 condition=allocated.expense == expense.id))
         return query.select(*cls._columns(
-                line.id * 2, invoice.company, kind, invoice.party,
+                line.id * 3, invoice.company, kind, invoice.party,
                 invoice.invoice_date, invoice.id, line.id, expense.id,
                 invoice.currency, covered, cls._line_amount(line),
                 left),
@@ -440,6 +457,55 @@ class AllocationControl(ModelSQL, ModelView):
             & cls._company_where(invoice.company)
             & cls._date_where(invoice.invoice_date)
             & cls._party_where(invoice.party))
+
+    @staticmethod
+    def _owed(expense):
+        "The covered amount of the expense line owed (ExpenseLine.owed_amount)"
+        return (Coalesce(expense.covered_amount, 0)
+            - Coalesce(expense.accrual_adjustment, 0))
+
+    @classmethod
+    def _removed_query(cls):
+        """The rows of the checked providers' registers removed in whole or
+        in part, with their reason and the removed amount"""
+        pool = Pool()
+        Register = pool.get('assistance.billing.register')
+        RegisterLine = pool.get('assistance.billing.register.line')
+        Company = pool.get('company.company')
+        Party = pool.get('party.party')
+        register = Register.__table__()
+        line = RegisterLine.__table__()
+        company = Company.__table__()
+        accepted = Coalesce(line.accepted_amount, 0)
+        removed = Case((line.outcome == 'removed', line.amount),
+            else_=line.amount - accepted)
+        where = ((line.outcome != Null)
+            & (((line.outcome == 'removed') & (line.amount > 0))
+                | (line.amount > accepted))
+            & register.state.in_(['checked', 'invoiced'])
+            & cls._company_where(register.company)
+            & cls._date_where(register.date))
+        party = Transaction().context.get('party')
+        if party:
+            # The provider or a branch (at any depth) of the head office.
+            providers, frontier = {party}, [party]
+            while frontier:
+                frontier = [p.id for p in Party.search([
+                            ('head_office', 'in', frontier),
+                            ('id', 'not in', list(providers)),
+                            ])]
+                providers.update(frontier)
+            where &= register.provider.in_(sorted(providers))
+        query = (line
+            .join(register, condition=line.register == register.id)
+            .join(company, condition=register.company == company.id))
+        return query.select(*cls._columns(
+                line.id * 3 + 2, register.company, Literal('removed'),
+                register.provider, register.date, register.invoice,
+                Literal(Null), line.expense_line, company.currency,
+                Literal(Null), Literal(Null), Literal(Null),
+                line.id, line.removal_reason, removed),
+            where=where)
 
     @classmethod
     def _no_expense_query(cls):
@@ -461,7 +527,7 @@ class AllocationControl(ModelSQL, ModelView):
             .join(invoice, condition=line.invoice == invoice.id)
             .join(party, condition=invoice.party == party.id))
         return query.select(*cls._columns(
-                line.id * 2, invoice.company, Literal('no_expense'),
+                line.id * 3, invoice.company, Literal('no_expense'),
                 invoice.party, invoice.invoice_date, invoice.id, line.id,
                 Literal(Null), invoice.currency, Literal(Null), amount,
                 Literal(Null)),
@@ -493,7 +559,7 @@ class AllocationControl(ModelSQL, ModelView):
         context = Transaction().context
         day = (context.get('to_date') or Date.today()) - dt.timedelta(
             days=context.get('days') or 0)
-        covered = Coalesce(expense.covered_amount, 0)
+        covered = cls._owed(expense)
         left = covered - Coalesce(allocated.amount, 0)
         # The payee is the party of the accrual's credit on 76.05.
         query = (expense
@@ -514,7 +580,7 @@ class AllocationControl(ModelSQL, ModelView):
         if context.get('from_date'):
             where &= expense.date >= context['from_date']
         return query.select(*cls._columns(
-                expense.id * 2 + 1, move.company, Literal('not_invoiced'),
+                expense.id * 3 + 1, move.company, Literal('not_invoiced'),
                 move_line.party, expense.date, Literal(Null), Literal(Null),
                 expense.id, company.currency, covered,
                 Coalesce(allocated.amount, 0), left),

@@ -200,7 +200,8 @@ class Contract(metaclass=PoolMeta):
                 ('covered_amount', '!=', 0),
                 ])
         for expense in actual:
-            owed[expense.id] = self.currency.round(expense.covered_amount)
+            # The part a provider's register did not accept is no loss.
+            owed[expense.id] = self.currency.round(expense.owed_amount)
         # A line of a later month is left to the run of its month.
         for expense in ExpenseLine.browse(list(billed.keys() - owed.keys())):
             if expense.date > end:
@@ -313,7 +314,7 @@ class Contract(metaclass=PoolMeta):
         return sum(1 for d in first.values() if month <= d <= month_end(month))
 
     def _month_losses(self, month):
-        "Return the covered amount of the actual lines of the month"
+        "Return the covered amount owed of the actual lines of the month"
         ExpenseLine = Pool().get('assistance.expense.line')
         lines = ExpenseLine.search([
                 ('contract', '=', self.id),
@@ -321,7 +322,7 @@ class Contract(metaclass=PoolMeta):
                 ('date', '>=', month),
                 ('date', '<=', month_end(month)),
                 ])
-        return sum((l.covered_amount or 0 for l in lines), Decimal(0))
+        return sum((l.owed_amount for l in lines), Decimal(0))
 
 
 def _line_amount(line):

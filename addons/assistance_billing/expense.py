@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
+from trytond.modules.currency.fields import Monetary
 from trytond.modules.account.exceptions import PeriodNotFoundError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from .exceptions import AccrualError
 
@@ -28,13 +29,30 @@ class ExpenseLine(metaclass=PoolMeta):
         'account.move', "Accrual Storno", readonly=True, ondelete='RESTRICT',
         help="The posted move that reversed the accrual when the line was "
         "cancelled.")
+    accrual_adjustment = Monetary(
+        "Accrual Adjustment", currency='currency', digits='currency',
+        readonly=True,
+        help="The part of the covered amount the provider's register did "
+        "not claim or the check did not accept: taken off the accrual, it "
+        "is not owed to the payee.")
+    accrual_adjustment_move = fields.Many2One(
+        'account.move', "Accrual Adjustment Move", readonly=True,
+        ondelete='RESTRICT',
+        help="The posted move that took the adjustment off the accrual.")
+    accrual_adjustment_cancel_move = fields.Many2One(
+        'account.move', "Accrual Adjustment Storno", readonly=True,
+        ondelete='RESTRICT',
+        help="The posted move that reversed the adjustment when the line "
+        "was cancelled.")
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
         # Written by the transitions on a line in the ledger, never by a
         # client: a client's accrual_move would stop the posting.
-        accrual = {'accrual_move', 'accrual_cancel_move'}
+        accrual = {'accrual_move', 'accrual_cancel_move',
+            'accrual_adjustment', 'accrual_adjustment_move',
+            'accrual_adjustment_cancel_move'}
         cls._check_modify_exclude |= accrual
         cls._server_fields |= accrual
         cls._buttons.update({
@@ -50,6 +68,9 @@ class ExpenseLine(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         default.setdefault('accrual_move', None)
         default.setdefault('accrual_cancel_move', None)
+        default.setdefault('accrual_adjustment', None)
+        default.setdefault('accrual_adjustment_move', None)
+        default.setdefault('accrual_adjustment_cancel_move', None)
         return super().copy(lines, default=default)
 
     @classmethod
@@ -72,6 +93,13 @@ class ExpenseLine(metaclass=PoolMeta):
     def accrued(self):
         "Tell whether the covered amount stands in the accrual account"
         return bool(self.accrual_move and not self.accrual_cancel_move)
+
+    @property
+    def owed_amount(self):
+        """The covered amount owed to the payee: the covered amount but the
+        adjustment the provider's register did not claim"""
+        return ((self.covered_amount or Decimal(0))
+            - (self.accrual_adjustment or Decimal(0)))
 
     @classmethod
     def accrue(cls, lines):
@@ -98,22 +126,80 @@ class ExpenseLine(metaclass=PoolMeta):
         if not lines:
             return
         stornos = [l.accrual_move.cancel() for l in lines]
-        Move.post(stornos)
-        for line, storno in zip(lines, stornos):
-            line._reconcile_accrual(storno)
+        adjusted = [l for l in lines
+            if l.accrual_adjustment_move
+            and not l.accrual_adjustment_cancel_move]
+        adjustment_stornos = [
+            l.accrual_adjustment_move.cancel() for l in adjusted]
+        Move.post(stornos + adjustment_stornos)
         cls.write(*[x for line, storno in zip(lines, stornos)
                 for x in ([line], {'accrual_cancel_move': storno.id})])
+        if adjusted:
+            cls.write(*[x for line, storno in zip(
+                        adjusted, adjustment_stornos)
+                    for x in ([line], {
+                            'accrual_adjustment_cancel_move': storno.id,
+                            })])
+        cls.reconcile_accrual(cls.browse([l.id for l in lines]))
 
-    def _reconcile_accrual(self, storno):
-        "Reconcile the accrual with its storno: nothing is owed any more"
-        MoveLine = Pool().get('account.move.line')
-        groups = {}
-        for line in self.accrual_move.lines + storno.lines:
-            if line.account.reconcile and not line.reconciliation:
-                groups.setdefault((line.account, line.party), []).append(line)
-        for group in groups.values():
-            if len(group) > 1:
-                MoveLine.reconcile(group)
+    def _accrual_moves(self):
+        "Return the posted moves of the line on the accrual account"
+        return [m for m in [
+                self.accrual_move, self.accrual_cancel_move,
+                self.accrual_adjustment_move,
+                self.accrual_adjustment_cancel_move] if m]
+
+    @classmethod
+    @without_check_access
+    def reconcile_accrual(cls, lines):
+        """Reconcile the open lines of each expense line on the accrual
+        account that net to zero per payee: the accrual with its storno, its
+        adjustment and the posted invoice lines billing it"""
+        pool = Pool()
+        MoveLine = pool.get('account.move.line')
+        InvoiceLine = pool.get('account.invoice.line')
+        groups = []
+        for line in lines:
+            move_lines = [ml for m in line._accrual_moves() for ml in m.lines]
+            origins = [f'{InvoiceLine.__name__},{il.id}'
+                for il in getattr(line, 'invoice_lines', ())]
+            if origins:
+                move_lines += MoveLine.search([
+                        ('origin', 'in', origins),
+                        ('move.state', '=', 'posted'),
+                        ])
+            by_key = {}
+            for ml in move_lines:
+                if ml.account.reconcile and not ml.reconciliation:
+                    by_key.setdefault((ml.account, ml.party), []).append(ml)
+            for group in by_key.values():
+                if (len(group) > 1
+                        and sum(ml.debit - ml.credit for ml in group) == 0):
+                    groups.append(group)
+        if groups:
+            MoveLine.reconcile(*groups)
+
+    @classmethod
+    def adjust_accrual(cls, adjustments):
+        """Take off the accrual of each actual line the part of its covered
+        amount not owed (line, amount): a posted move debiting the accrual
+        account and crediting the claims expense under the payee; the
+        posted accrual is never changed"""
+        Move = Pool().get('account.move')
+        adjustments = [(l, a) for l, a in adjustments
+            if a and a > 0 and l.accrued and not l.accrual_adjustment_move]
+        if not adjustments:
+            return
+        moves = [l.get_accrual_move(amount=a, adjustment=True)
+            for l, a in adjustments]
+        Move.save(moves)
+        Move.post(moves)
+        cls.write(*[x for (line, amount), move in zip(adjustments, moves)
+                for x in ([line], {
+                        'accrual_adjustment': amount,
+                        'accrual_adjustment_move': move.id,
+                        'accrual_adjustment_cancel_move': None,
+                        })])
 
     @property
     def accrual_company(self):
@@ -129,8 +215,10 @@ class ExpenseLine(metaclass=PoolMeta):
             return self.origin.order.provider.provider_payee()
         return self.policy.insured
 
-    def get_accrual_move(self):
-        "Return the unsaved accrual move of the line"
+    def get_accrual_move(self, amount=None, adjustment=False):
+        """Return the unsaved accrual move of the line, of amount (in the
+        line's currency) when given; the adjustment's move debits the
+        accrual and credits the claims expense"""
         pool = Pool()
         Move = pool.get('account.move')
         company = self.accrual_company
@@ -142,12 +230,14 @@ class ExpenseLine(metaclass=PoolMeta):
             date=self.date,
             origin=self,
             description=self.rec_name)
-        amount, second = self._accrual_amounts(company)
+        amount, second = self._accrual_amounts(company, amount)
+        debit, credit = (
+            (Decimal(0), amount) if adjustment else (amount, Decimal(0)))
         move.lines = [
             self._accrual_move_line(
-                config['claims_expense_account'], amount, Decimal(0), second),
+                config['claims_expense_account'], debit, credit, second),
             self._accrual_move_line(
-                config['accrual_account'], Decimal(0), amount, second,
+                config['accrual_account'], credit, debit, second,
                 party=self.accrual_payee),
             ]
         return move
@@ -192,14 +282,17 @@ class ExpenseLine(metaclass=PoolMeta):
                     line=self.rec_name, company=company.rec_name,
                     date=Lang.get().strftime(self.date)))
 
-    def _accrual_amounts(self, company):
-        """Return the covered amount in the company's currency and, for a
-        contract in another currency, the currency and amount of the line"""
+    def _accrual_amounts(self, company, amount=None):
+        """Return the covered amount (or amount) in the company's currency
+        and, for a contract in another currency, the currency and amount of
+        the line"""
         Currency = Pool().get('currency.currency')
+        if amount is None:
+            amount = self.covered_amount
         if self.currency == company.currency:
-            return company.currency.round(self.covered_amount), None
+            return company.currency.round(amount), None
         with Transaction().set_context(date=self.date):
-            amount = Currency.compute(
-                self.currency, self.covered_amount, company.currency)
-        return amount, (self.currency, self.covered_amount)
+            company_amount = Currency.compute(
+                self.currency, amount, company.currency)
+        return company_amount, (self.currency, amount)
 

@@ -60,8 +60,14 @@ class Invoice(metaclass=PoolMeta):
 
     @classmethod
     def _post(cls, invoices):
+        ExpenseLine = Pool().get('assistance.expense.line')
         cls.check_expense_allocation(invoices)
         super()._post(invoices)
+        # The accrual of an expense line fully billed is settled on 76.05.
+        expenses = {l.expense_line.id for i in invoices if i.type == 'in'
+            for l in i.lines if l.expense_line}
+        if expenses:
+            ExpenseLine.reconcile_accrual(ExpenseLine.browse(sorted(expenses)))
 
     @classmethod
     def check_expense_allocation(cls, invoices):
@@ -223,7 +229,7 @@ class ExpenseLine(metaclass=PoolMeta):
         "Return the covered amount of an actual line not invoiced yet"
         if self.state != 'actual':
             return Decimal(0)
-        return (self.covered_amount or Decimal(0)) - invoiced
+        return self.owed_amount - invoiced
 
     @classmethod
     @without_check_access
@@ -246,9 +252,9 @@ class ExpenseLine(metaclass=PoolMeta):
         return amounts
 
     def check_allocated(self, allocated):
-        "Refuse an allocation beyond the covered amount"
+        "Refuse an allocation beyond the covered amount owed"
         Lang = Pool().get('ir.lang')
-        covered = self.covered_amount or Decimal(0)
+        covered = self.owed_amount
         if allocated > covered:
             lang = Lang.get()
             raise AllocationError(gettext(

@@ -524,6 +524,8 @@ class Register(Workflow, ModelSQL, ModelView):
             prices = {}
             for sub in grouped_slice(ids, CHECK_CHUNK):
                 Line.check_rows(register, Line.browse(sub), prices=prices)
+            for sub in grouped_slice(ids, CHECK_CHUNK):
+                Line.settle_ledger(Line.browse(sub))
 
     @classmethod
     @ModelView.button
@@ -537,6 +539,18 @@ class Register(Workflow, ModelSQL, ModelView):
         for register, invoice in zip(registers, invoices):
             register.invoice = invoice
         cls.save(registers)
+        cls.attach_file(registers)
+
+    @classmethod
+    def attach_file(cls, registers):
+        "Attach the provider's workbook to the invoice of each register"
+        Attachment = Pool().get('ir.attachment')
+        Attachment.save([Attachment(
+                    resource=register.invoice,
+                    name=register.file_name or f'{register.number}.xlsx',
+                    type='data', data=register.file)
+                for register in registers
+                if register.invoice and register.file])
 
     def _get_invoice(self):
         "Return the unsaved supplier invoice of the accepted rows"
@@ -720,6 +734,39 @@ class RegisterLine(ModelSQL, ModelView):
         raise RegisterAccessError(gettext(
                 'assistance_billing.msg_register_line_modify',
                 line=self.rec_name))
+
+    @classmethod
+    def settle_ledger(cls, lines):
+        """Bring the ledger to the outcome of the checked lines: the part of
+        a paid row's expense line not accepted is taken off its accrual, so
+        that only the accepted amount stays owed on 76.05; the expense line
+        of a row removed for an excluded diagnosis is cancelled, releasing
+        what it consumed, as a refused declaration is"""
+        ExpenseLine = Pool().get('assistance.expense.line')
+        adjustments, released = [], []
+        for line in lines:
+            expense = line.expense_line
+            if not expense or expense.state not in {'declared', 'actual'}:
+                continue
+            if line.outcome in PAID:
+                difference = expense.owed_amount - line._expense_accepted()
+                if difference > 0:
+                    adjustments.append((expense, difference))
+            elif (line.outcome == 'removed' and line.removal_reason
+                    and line.removal_reason.code == 'excluded_diagnosis'):
+                released.append(expense)
+        ExpenseLine.adjust_accrual(adjustments)
+        ExpenseLine.cancel(released)
+
+    def _expense_accepted(self):
+        "The accepted amount in the currency of the expense line"
+        Currency = Pool().get('currency.currency')
+        expense = self.expense_line
+        amount = self.accepted_amount or ZERO
+        if self.currency == expense.currency:
+            return amount
+        with Transaction().set_context(date=expense.date):
+            return Currency.compute(self.currency, amount, expense.currency)
 
     def _get_invoice_line(self, invoice):
         "Return the invoice line that bills the accepted amount of the row"
