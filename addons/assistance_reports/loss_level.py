@@ -8,7 +8,7 @@ import io
 from decimal import Decimal
 
 import xlsxwriter
-from sql import Cast, Literal, Null, Values
+from sql import Cast, Null, Values
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce, Greatest, Least
 from sql.functions import Function, Round
@@ -111,10 +111,9 @@ def _number(column):
     return Cast(column, 'NUMERIC')
 
 
-class LossLevelContext(ModelView):
-    "Loss Level Context"
-    __string__ = "Loss Level Context"
-    __name__ = 'assistance.loss_level.context'
+class PeriodContextMixin:
+    "The period of a report's context: from and to dates, in order"
+    __slots__ = ()
 
     from_date = fields.Date(
         "From Date", required=True,
@@ -130,6 +129,12 @@ class LossLevelContext(ModelView):
                 ('to_date', '>=', Eval('from_date')),
                 ()),
             ])
+
+
+class LossLevelContext(PeriodContextMixin, ModelView):
+    "Loss Level Context"
+    __string__ = "Loss Level Context"
+    __name__ = 'assistance.loss_level.context'
     insurer = fields.Many2One('party.party', "Insurer")
     contract = fields.Many2One(
         'assistance.contract', "Contract",

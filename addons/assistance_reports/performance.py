@@ -19,13 +19,13 @@ from trytond.modules.assistance_case import nps as nps_rules
 from trytond.modules.assistance_case.event import KINDS
 from trytond.modules.assistance_order.order import RESERVING
 from trytond.pool import Pool
-from trytond.pyson import Eval, If, PYSONEncoder
+from trytond.pyson import PYSONEncoder
 from trytond.transaction import Transaction
 from trytond.wizard import StateAction, Wizard
 
 from .loss_level import (
-    MAX_MONTHS, JulianDay, _number, month_end, month_index, month_start,
-    months)
+    MAX_MONTHS, JulianDay, PeriodContextMixin, _number, month_end,
+    month_index, month_start, months)
 
 # A row is an operator in a month: its id is the operator's id times ID_SPAN
 # plus the month's index (months since January 1900).
@@ -68,25 +68,11 @@ def readable(Model, table):
     return table.id.in_(Model.search([], order=[], query=True))
 
 
-class PerformanceContext(ModelView):
+class PerformanceContext(PeriodContextMixin, ModelView):
     "Manager Performance Context"
     __string__ = "Manager Performance Context"
     __name__ = 'assistance.reporting.performance.context'
 
-    from_date = fields.Date(
-        "From Date", required=True,
-        domain=[
-            If(Eval('to_date') & Eval('from_date'),
-                ('from_date', '<=', Eval('to_date')),
-                ()),
-            ])
-    to_date = fields.Date(
-        "To Date", required=True,
-        domain=[
-            If(Eval('to_date') & Eval('from_date'),
-                ('to_date', '>=', Eval('from_date')),
-                ()),
-            ])
     department = fields.Many2One(
         'assistance.department', "Department",
         help="Only the operators of this department.")
