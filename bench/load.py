@@ -157,7 +157,9 @@ class RPCError(Exception):
 class Client:
     "One operator's session: one keep-alive connection, as a browser tab"
 
-    def __init__(self, host, port, database, timeout=120):
+    # sao sets no timeout on its calls (the operator waits for the answer):
+    # this one only ends a bench whose server hangs.
+    def __init__(self, host, port, database, timeout=600):
         self.host, self.port, self.timeout = host, port, timeout
         self.path = f'/{database}/rpc/'
         self.session = None
