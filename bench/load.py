@@ -20,22 +20,30 @@
    A call that fails for want of the server (a killed worker, PostgreSQL
    restarting) is sent again, as an operator presses the button again; a
    confirm sent again is a no-op on a confirmed order (Workflow).
-3. Faults (--faults web,queue,postgresql,kannel), fired one after the other
-   as the calls progress: a gunicorn worker SIGKILLed, the queue worker
-   SIGKILLed (the supervisor restarts it), PostgreSQL restarted, the fake
-   Kannel stopped and started again.
+3. Faults (--faults web,queue,postgresql,kannel,smtp), fired one after the
+   other as the calls progress: a gunicorn worker SIGKILLed, the queue
+   worker SIGKILLed (the supervisor restarts it), PostgreSQL restarted, the
+   fake Kannel stopped and started again, the SMTP server on loopback
+   refusing every letter (421 to MAIL FROM, 451 after DATA, in turn) for a
+   while, then accepting.  With smtp (or --letters) the guarantee letter
+   leaves on confirmation (the case configuration's setting; every provider
+   gets an e-mail address) through the queue, which sends a refused letter
+   again later ([assistance_order] letter_retry_*).
 4. Checks afterwards, in SQL on the database: no limit consumed beyond its
    value (every limit on each used policy's path, summed from the ledger by
    the engine's own query: Policy.coverage_overview_lines), every order the
    operators saw confirmed is confirmed with one declared expense line per
    order line, one SMS per confirmed order (never two) and each message
-   taken by the gateway at most once.
+   taken by the gateway at most once; with letters, every confirmed
+   order's letter taken by the SMTP server exactly once (counted by the
+   order's number in the subject) and no «send the letter again» task.
 
 Prints p50 / p95 per step, the throughput, errors and overruns (both must
 be 0); the last line is one JSON object.
 
 Usage: .venv/bin/python bench/load.py [--operators 50] [--calls 20]
-    [--duration 600] [--faults web,queue,postgresql,kannel] [--reuse]
+    [--duration 600] [--faults web,queue,postgresql,kannel,smtp]
+    [--letters] [--reuse]
 """
 import argparse
 import base64
@@ -67,7 +75,9 @@ PG_URI = os.environ.get('PG_URI', 'postgresql://postgres@127.0.0.1:5432/')
 DATABASE = 'bench_load'
 STEPS = ['identify', 'case', 'coverage', 'select', 'order', 'confirm',
     'event', 'task']
-FAULTS = ['web', 'queue', 'postgresql', 'kannel']
+FAULTS = ['web', 'queue', 'postgresql', 'kannel', 'smtp']
+# How long the SMTP server refuses the letters (fault smtp).
+SMTP_REFUSE_FOR = 30
 # The demo's operator and administrator (tools/demo.py).
 OPERATOR = ('operator', 'operator-2026')
 ADMIN = ('admin', 'admin')
@@ -147,7 +157,9 @@ class RPCError(Exception):
 class Client:
     "One operator's session: one keep-alive connection, as a browser tab"
 
-    def __init__(self, host, port, database, timeout=120):
+    # sao sets no timeout on its calls (the operator waits for the answer):
+    # this one only ends a bench whose server hangs.
+    def __init__(self, host, port, database, timeout=600):
         self.host, self.port, self.timeout = host, port, timeout
         self.path = f'/{database}/rpc/'
         self.session = None
@@ -268,6 +280,69 @@ class FakeKannel:
         return f'http://127.0.0.1:{self.port}/cgi-bin/sendsms'
 
 
+class FakeSMTP:
+    """An SMTP server on loopback (aiosmtpd) that keeps the letters it
+    accepted; while refusing, it answers 421 to MAIL FROM and 451 after DATA
+    in turn (the sender must try again later) and keeps nothing"""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+        self.port = free_port()
+        self.accepted = []
+        self.refused = 0
+        self.refusing = False
+        self.lock = threading.Lock()
+        self.controller = Controller(
+            self, hostname='127.0.0.1', port=self.port)
+
+    async def handle_MAIL(self, server, session, envelope, address,
+            mail_options):
+        with self.lock:
+            if self.refusing and self.refused % 2 == 0:
+                self.refused += 1
+                return '421 4.3.2 Service not available, try again later'
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        import email.policy
+        message = email.message_from_bytes(
+            envelope.content, policy=email.policy.default)
+        with self.lock:
+            if self.refusing:
+                self.refused += 1
+                return '451 4.3.0 Mailbox busy, try again later'
+            self.accepted.append(str(message['Subject']))
+        return '250 Message accepted for delivery'
+
+    def start(self):
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+    def refuse_for(self, seconds, at_least=2, longest=180):
+        """Refuse for seconds, and until at least that many refusals were
+        answered (at most longest seconds), then accept again"""
+        start = time.monotonic()
+        before = self.refused
+        self.refusing = True
+        while time.monotonic() - start < longest and (
+                time.monotonic() - start < seconds
+                or self.refused - before < at_least):
+            time.sleep(0.2)
+        self.refusing = False
+        return (f"SMTP server refused every letter for "
+            f"{time.monotonic() - start:.0f} s ({self.refused - before} "
+            f"refusals: 421 to MAIL FROM and 451 after DATA), then accepted")
+
+    @property
+    def uri(self):
+        return f'smtp://127.0.0.1:{self.port}?timeout=10'
+
+
 def psql(sql, database):
     result = subprocess.run(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
             '-At', '-F', '\t', f'{PG_URI}{database}', '-c', sql],
@@ -279,7 +354,7 @@ class Layout:
     "tools/prod.py run on a free port, in a temporary ASSISTANCE_VAR"
 
     def __init__(self, database, web_workers, queue_workers, var=None,
-            kannel=None):
+            kannel=None, smtp=None):
         self.database = database
         self.port = free_port()
         self.var = pathlib.Path(var or tempfile.mkdtemp(prefix='load-'))
@@ -300,6 +375,15 @@ class Layout:
             config['assistance_sms']['retry_delay'] = '2'
             config['assistance_sms']['retry_factor'] = '1'
             config['assistance_sms']['timeout'] = '5'
+            if smtp:
+                config['email']['uri'] = smtp.uri
+                if not config.has_section('assistance_order'):
+                    config.add_section('assistance_order')
+                section = config['assistance_order']
+                section['letter_retry_delay'] = '3'
+                section['letter_retry_factor'] = '1.5'
+                section['letter_retry_max_delay'] = '15'
+                section['letter_max_attempts'] = '30'
             self.var.mkdir(parents=True, exist_ok=True)
             path = self.var / 'trytond.conf'
             with path.open('w', encoding='utf-8') as output:
@@ -437,6 +521,26 @@ class PrivatePostgreSQL:
 
 
 # The world of the load ----------------------------------------------------
+
+def enable_letters(client):
+    """Send the guarantee letter on confirmation, every provider with an
+    e-mail address"""
+    providers = client.model('party.party', 'search',
+        [('is_provider', '=', True)], 0, None, None)
+    with_email = {r['party'] for r in client.model(
+            'party.contact_mechanism', 'search_read', [
+                ('party', 'in', providers), ('type', '=', 'email')],
+            0, None, None, ['party'])}
+    missing = [p for p in providers if p not in with_email]
+    if missing:
+        client.model('party.contact_mechanism', 'create', [{
+                    'party': p, 'type': 'email',
+                    'value': f'provider-{p}@bench.example',
+                    } for p in missing])
+    client.model('assistance.case.configuration', 'write', [1], {
+            'order_letter_on_confirm': True,
+            })
+
 
 def prepare(client, operators, share):
     """Return the insured persons of the load (one per `share` operators):
@@ -773,6 +877,54 @@ def lost(database, confirmed, kannel):
     return problems, states
 
 
+def letters(database, confirmed, smtp):
+    """Return what the letters of the confirmed orders miss (not taken by
+    the SMTP server, taken twice, a «send again» task) and their count"""
+    problems = []
+    if not confirmed:
+        return problems, 0
+    ids = ','.join(map(str, sorted(confirmed)))
+    numbers = dict(psql(f"SELECT number, id FROM assistance_order "
+            f"WHERE id IN ({ids})", database))
+    taken = Counter()
+    for subject in list(smtp.accepted):
+        for word in subject.split():
+            if word in numbers:
+                taken[word] += 1
+    for number in numbers:
+        if taken[number] != 1:
+            problems.append(f"order {number}: letter taken "
+                f"{taken[number]} times, not once")
+    (tasks,), = psql(f"""
+        SELECT COUNT(*) FROM assistance_task t
+        JOIN assistance_order o ON o."case" = t."case"
+        WHERE o.id IN ({ids})
+            AND t.name LIKE '%гарантийное письмо по заказу%'""", database)
+    if tasks != '0':
+        problems.append(f"{tasks} tasks to send a letter again")
+    return problems, sum(taken.values())
+
+
+def wait_letters(database, confirmed, smtp, timeout):
+    """Wait until the SMTP server took a letter for each confirmed order
+    and no letter task is left in the queue"""
+    if not confirmed:
+        return
+    ids = ','.join(map(str, sorted(confirmed)))
+    numbers = {n for n, in psql(f"SELECT number FROM assistance_order "
+            f"WHERE id IN ({ids})", database)}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        words = {w for subject in list(smtp.accepted)
+            for w in subject.split()}
+        (pending,), = psql("SELECT COUNT(*) FROM ir_queue WHERE "
+            "finished_at IS NULL AND CAST(data AS TEXT) LIKE "
+            "'%send_letters_on_confirm%'", database)
+        if numbers <= words and pending == '0':
+            return
+        time.sleep(1)
+
+
 def wait_sms(database, confirmed, timeout):
     "Wait until no SMS of the confirmed orders is queued or sending"
     if not confirmed:
@@ -800,7 +952,8 @@ def percentile(values, q):
 
 def run(operators=50, calls=20, duration=600, faults=(), reuse=False,
         database=DATABASE, share=2, web_workers=None, queue_workers=2,
-        keep=False, sms_timeout=180):
+        keep=False, sms_timeout=180, letters=False,
+        smtp_refuse_for=SMTP_REFUSE_FOR):
     """Run the load and return its figures (a dict); raise nothing for
     errors, overruns or losses: they are in the figures"""
     faults = list(faults)
@@ -822,7 +975,7 @@ def run(operators=50, calls=20, duration=600, faults=(), reuse=False,
     try:
         return _run(operators, calls, duration, faults, reuse, database,
             share, web_workers, queue_workers, keep, sms_timeout,
-            postgresql)
+            postgresql, letters or 'smtp' in faults, smtp_refuse_for)
     finally:
         if postgresql:
             postgresql.stop()
@@ -830,18 +983,27 @@ def run(operators=50, calls=20, duration=600, faults=(), reuse=False,
 
 
 def _run(operators, calls, duration, faults, reuse, database, share,
-        web_workers, queue_workers, keep, sms_timeout, postgresql):
+        web_workers, queue_workers, keep, sms_timeout, postgresql,
+        with_letters, smtp_refuse_for):
     kannel = FakeKannel()
     kannel.start()
+    smtp = None
+    if with_letters:
+        smtp = FakeSMTP()
+        smtp.start()
     if web_workers is None:
         web_workers = int(os.environ.get('ASSISTANCE_WEB_WORKERS', 4))
-    layout = Layout(database, web_workers, queue_workers, kannel=kannel)
+    layout = Layout(database, web_workers, queue_workers, kannel=kannel,
+        smtp=smtp)
     layout.init(reuse)
     layout.start()
     fired = []
+    letter_problems, letters_taken = [], None
     try:
         admin = Client('127.0.0.1', layout.port, database)
         admin.login(*ADMIN)
+        if smtp:
+            enable_letters(admin)
         world = prepare(admin, operators, share)
         stats = Stats()
         total = operators * calls
@@ -876,6 +1038,8 @@ def _run(operators, calls, duration, faults, reuse, database, share,
                     time.sleep(5)
                     kannel.start()
                     fired.append("Kannel stopped 5 s, then started")
+                elif fault == 'smtp':
+                    fired.append(smtp.refuse_for(smtp_refuse_for))
             except Exception as exception:
                 fired.append(f"{fault}: FAILED {exception!r}")
             log(f"fault: {fired[-1]}")
@@ -897,6 +1061,10 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         if not kannel.server:
             kannel.start()
         wait_sms(database, stats.confirmed, sms_timeout)
+        if smtp:
+            wait_letters(database, stats.confirmed, smtp, sms_timeout)
+            letter_problems, letters_taken = letters(
+                database, stats.confirmed, smtp)
         insured = world[0]
         over = overruns_in_process(database,
             {p['policy'] for p in insured}, world[3])
@@ -905,6 +1073,9 @@ def _run(operators, calls, duration, faults, reuse, database, share,
     finally:
         layout.stop()
         kannel.stop()
+        if smtp:
+            smtp.stop()
+    problems += letter_problems
     figures = {
         'bench': 'load',
         'operators': operators,
@@ -928,6 +1099,8 @@ def _run(operators, calls, duration, faults, reuse, database, share,
         'lost': len(problems),
         'lost_samples': problems[:5],
         'sms_states': sms_states,
+        'letters_taken': letters_taken,
+        'smtp_refusals': smtp.refused if smtp else None,
         # Still waiting for the queue at the end (taken by no worker).
         'sms_unsent': sum(int(n) for state, n in sms_states.items()
             if state in {'queued', 'sending'}),
@@ -987,6 +1160,10 @@ def report(figures):
     print(f"lost {figures['lost']} {figures['lost_samples']}; SMS "
         f"{figures['sms_states']}, not sent {figures['sms_unsent']}",
         file=out)
+    if figures['letters_taken'] is not None:
+        print(f"guarantee letters taken by the SMTP server "
+            f"{figures['letters_taken']} (refused before "
+            f"{figures['smtp_refusals']} times)", file=out)
     print(json.dumps(figures, ensure_ascii=False, default=str), file=out)
 
 
@@ -1001,6 +1178,8 @@ def main():
         help="seconds at most")
     parser.add_argument('--faults', default='',
         help=f"comma-separated, among {','.join(FAULTS)} (or all)")
+    parser.add_argument('--letters', action='store_true',
+        help="send the guarantee letters on confirmation (with smtp too)")
     parser.add_argument('--share', type=int, default=2,
         help="operators per insured person (they contend for its limits)")
     parser.add_argument('--web-workers', type=int)
@@ -1015,7 +1194,7 @@ def main():
     figures = run(operators=args.operators, calls=args.calls,
         duration=args.duration, faults=faults, reuse=args.reuse,
         database=args.database, share=args.share,
-        web_workers=args.web_workers, keep=args.keep)
+        web_workers=args.web_workers, keep=args.keep, letters=args.letters)
     report(figures)
     if (figures['errors'] or figures['overruns'] or figures['lost']
             or figures['sms_unsent']):

@@ -3,21 +3,85 @@
 """The printed order / guarantee letter (гарантийное письмо, ORD-2) and its
 sending to the provider by e-mail through ir.email."""
 import datetime as dt
+import logging
+import smtplib
 from decimal import Decimal
 from html import escape
 
+import trytond.config as config
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.report import Report
-from trytond.sendmail import get_smtp_server
+from trytond.sendmail import SMTPDataManager, get_smtp_server, send_message
 from trytond.transaction import Transaction
 
 from .exceptions import OrderLetterError
 
+logger = logging.getLogger(__name__)
+
 # The letter is a promise to pay: only orders in these states are sent.
 SENDABLE = ['confirmed', 'delivered']
+
+
+def retry_settings():
+    """Read the [assistance_order] letter_* options: how the queue sends a
+    letter again while the mail server refuses it for now"""
+    def get(name, getter, default):
+        return getter('assistance_order', name, default=default)
+    return {
+        'delay': get('letter_retry_delay', config.getint, 60),
+        'factor': get('letter_retry_factor', config.getfloat, 2.0),
+        'max_delay': get('letter_retry_max_delay', config.getint, 3600),
+        'max_attempts': get('letter_max_attempts', config.getint, 8),
+        }
+
+
+def smtp_temporary(exception):
+    """Tell whether the mail server may take the letter later: it could not
+    be reached or answered 4xx (421, 450, 451, 452…); 5xx is final"""
+    if isinstance(exception, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exception.recipients.values()]
+        return bool(codes) and all(400 <= c < 500 for c in codes)
+    if isinstance(exception, smtplib.SMTPResponseException):
+        return 400 <= exception.smtp_code < 500
+    return isinstance(exception, (smtplib.SMTPException, OSError))
+
+
+def smtp_reason(exception):
+    "Return the mail server's refusal in words"
+    if isinstance(exception, smtplib.SMTPResponseException):
+        message = exception.smtp_error
+        if isinstance(message, bytes):
+            message = message.decode('utf-8', 'replace')
+        return f'{exception.smtp_code} {message}'
+    return str(exception) or exception.__class__.__name__
+
+
+class SendBeforeCommit(SMTPDataManager):
+    """ir.email's data manager that hands the e-mails to the mail server
+    before the database commits, strictly: a refusal rolls the sending back
+    (nothing recorded as sent) instead of being logged after the commit"""
+
+    def __init__(self):
+        super().__init__(strict=True)
+
+    def tpc_vote(self, transaction):
+        self._server = get_smtp_server(self.uri, strict=True)
+        for from_addr, to_addrs, msg in self.queue:
+            new_server = send_message(
+                msg, from_addr, to_addrs, server=self._server, strict=True)
+            if new_server:
+                self._server = new_server
+
+    def tpc_finish(self, transaction):
+        if self._server is not None:
+            try:
+                self._server.quit()
+            except smtplib.SMTPException:
+                pass
+        self._finish()
 
 
 class Configuration(metaclass=PoolMeta):
@@ -109,25 +173,61 @@ class Order(metaclass=PoolMeta):
             # so an unreachable mail server cannot undo the confirmation.
             orders = [o for o in orders if o.letter_email()]
             if orders:
-                cls.__queue__.send_letters_on_confirm(orders)
+                since = dt.datetime.now().replace(microsecond=0)
+                for order in orders:
+                    # One task a letter: a refusal delays only its own.
+                    cls.__queue__.send_letters_on_confirm([order], since)
 
     @classmethod
-    def send_letters_on_confirm(cls, orders):
-        """Send the letters of just confirmed orders (task queue); when the
-        mail server cannot be reached, an urgent task on each order's case
-        asks the operator to send the letter again"""
+    def send_letters_on_confirm(cls, orders, since=None, attempt=1):
+        """Send the letters of just confirmed orders (task queue), each in a
+        transaction of its own that commits only once the mail server took
+        it: a letter already sent since the confirmation (since) is not sent
+        again.  While the mail server refuses for now (not reachable, 4xx)
+        the task is queued again later; when it refuses for good, or after
+        the last attempt, an urgent task on each order's case asks the
+        operator to send the letter again"""
         User = Pool().get('res.user')
-        user = User(Transaction().user)
+        transaction = Transaction()
+        user = User(transaction.user)
+        orders = [o for o in orders if o.state in SENDABLE
+            and (since is None or o.letter_sent_at is None
+                or o.letter_sent_at < since)]
+        if not orders:
+            return
         # The queue runs without the language of the request that queued it:
         # the reason and the tasks in the language of who confirmed.
-        with Transaction().set_context(
-                language=user.language.code if user.language else None):
-            try:
-                check_mail_server()
-            except OrderLetterError as error:
-                cls._letter_not_sent(orders, error.message)
+        language = user.language.code if user.language else None
+        try:
+            with transaction.new_transaction() as sending, \
+                    sending.set_context(language=language):
+                sending.join(SendBeforeCommit())
+                cls.send_letters(cls.browse([o.id for o in orders]))
+        except Exception as exception:
+            if not smtp_temporary(exception) and not isinstance(
+                    exception, smtplib.SMTPException):
+                raise
+            with transaction.set_context(language=language):
+                reason = gettext('assistance_order.msg_order_letter_smtp',
+                    error=smtp_reason(exception))
+            settings = retry_settings()
+            if (smtp_temporary(exception)
+                    and attempt < settings['max_attempts']
+                    and config.getboolean('queue', 'worker', default=False)):
+                delay = min(settings['max_delay'], settings['delay']
+                    * settings['factor'] ** (attempt - 1))
+                logger.info("guarantee letters of %s not sent (%s), "
+                    "attempt %s, again in %s s", orders, reason, attempt,
+                    delay)
+                with transaction.set_context(
+                        queue_scheduled_at=dt.timedelta(seconds=delay)):
+                    cls.__queue__.send_letters_on_confirm(
+                        orders, since, attempt + 1)
                 return
-        cls.send_letters(orders)
+            logger.warning("guarantee letters of %s not sent: %s", orders,
+                reason)
+            with transaction.set_context(language=language):
+                cls._letter_not_sent(orders, reason)
 
     @classmethod
     def _letter_not_sent(cls, orders, reason):

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
@@ -17,6 +18,7 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from . import coverage_gate as gate
 from . import coverage_path as path
 from . import coverage_rules as rules
 from .coverage import PERIODS
@@ -287,8 +289,10 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
     def lock_coverage(cls, requests):
         """Lock what requests (policy, service, date) may consume: the
         policies, then the aggregate limits, each in the order of their ids.
-        Tryton takes the locks at the start of a retried transaction, so the
-        sums read afterwards see every committed declaration."""
+        On PostgreSQL the declarations wait in turn at a gate taken between
+        two attempts (coverage_gate), on SQLite Tryton takes the locks at
+        the start of a retried transaction; either way the sums read
+        afterwards see every committed declaration."""
         Limit = Pool().get('assistance.limit')
         if not requests:
             return
@@ -301,10 +305,21 @@ class Policy(CoverageVersionMixin, metaclass=PoolMeta):
                 limits.update(l.id for l in policy.coverage_rules_for(
                         option_id, ancestors)[0]
                     if l.values['scope'] == 'contract')
-        cls.lock(sorted(policies))
+        transaction = Transaction()
+        if transaction.database.name and backend.name == 'postgresql':
+            # Wait in turn at the gate, between two attempts (see
+            # coverage_gate); the updates below lock the rows.
+            keys = gate.gate_keys(
+                [(cls._table, i) for i in policies]
+                + [(Limit._table, i) for i in limits])
+            if not gate.claim(keys):
+                raise gate.CoverageGateError(keys)
+        else:
+            cls.lock(sorted(policies))
+            if limits:
+                Limit.lock(sorted(limits))
         cls.bump_coverage_version(sorted(policies))
         if limits:
-            Limit.lock(sorted(limits))
             Limit.bump_coverage_version(sorted(limits))
 
     @classmethod
