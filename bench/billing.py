@@ -590,7 +590,7 @@ def step_check(register_id, sample):
     from proteus import Model
     from trytond.modules.assistance_billing import provider_register
     from trytond.transaction import Transaction
-    config = proteus_config()
+    proteus_config()
     timings = {}
     for name in ['_load', 'declare_unordered', 'finish']:
         _timed(provider_register._CheckContext, name, timings)

@@ -57,7 +57,6 @@ import statistics
 import subprocess
 import sys
 import time
-from decimal import Decimal
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / 'tools')]
