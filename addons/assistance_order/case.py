@@ -51,4 +51,7 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append(
             ('assistance.order|check_delivery',
                 "Control the Delivery of Service Orders"))
+        cls.method.selection.append(
+            ('assistance.order|resume_letters',
+                "Resume the Guarantee Letters Left Pending"))
 

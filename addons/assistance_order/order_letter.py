@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 # The letter is a promise to pay: only orders in these states are sent.
 SENDABLE = ['confirmed', 'delivered']
+# A letter whose sending task is this late (seconds, [assistance_order]
+# letter_stale) lost its task with a killed queue worker: the cron queues it
+# again.
+LETTER_STALE = 600
 
 
 def retry_settings():
@@ -107,11 +111,20 @@ class Order(metaclass=PoolMeta):
     letter_sent_to = fields.Char(
         "Letter Sent To", readonly=True,
         help="The e-mail address the guarantee letter was last sent to.")
+    letter_pending_since = fields.DateTime(
+        "Letter Pending Since", readonly=True,
+        help="When the order was confirmed with its guarantee letter still "
+        "to be sent by the task queue.")
+    letter_due_at = fields.DateTime(
+        "Letter Due At", readonly=True,
+        help="When the task queue is to try sending the letter next.")
+    letter_attempt = fields.Integer("Letter Attempt", readonly=True)
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls._check_modify_exclude |= {'letter_sent_at', 'letter_sent_to'}
+        cls._check_modify_exclude |= {'letter_sent_at', 'letter_sent_to',
+            'letter_pending_since', 'letter_due_at', 'letter_attempt'}
         cls._buttons.update({
                 'send_to_provider': {
                     'invisible': ~Eval('state').in_(SENDABLE),
@@ -128,8 +141,9 @@ class Order(metaclass=PoolMeta):
     @classmethod
     def copy(cls, orders, default=None):
         default = default.copy() if default is not None else {}
-        default.setdefault('letter_sent_at', None)
-        default.setdefault('letter_sent_to', None)
+        for name in ['letter_sent_at', 'letter_sent_to',
+                'letter_pending_since', 'letter_due_at', 'letter_attempt']:
+            default.setdefault(name, None)
         return super().copy(orders, default=default)
 
     @classmethod
@@ -158,6 +172,9 @@ class Order(metaclass=PoolMeta):
         # sending rolls the date back with the rest of the transaction.
         cls.write(orders, {
                 'letter_sent_at': dt.datetime.now().replace(microsecond=0),
+                'letter_pending_since': None,
+                'letter_due_at': None,
+                'letter_attempt': None,
                 })
         for order in orders:
             order.letter_sent_to = order._send_letter()
@@ -174,9 +191,36 @@ class Order(metaclass=PoolMeta):
             orders = [o for o in orders if o.letter_email()]
             if orders:
                 since = dt.datetime.now().replace(microsecond=0)
+                # Pending until sent or given up: a task lost with a killed
+                # queue worker is queued again by resume_letters (cron).
+                cls.write(orders, {
+                        'letter_pending_since': since,
+                        'letter_due_at': since,
+                        'letter_attempt': 1,
+                        })
                 for order in orders:
                     # One task a letter: a refusal delays only its own.
                     cls.__queue__.send_letters_on_confirm([order], since)
+
+    @classmethod
+    def resume_letters(cls):
+        """Queue again the letters whose sending task is overdue by
+        letter_stale seconds (cron): its queue worker was killed while
+        running it, and Tryton's queue never hands a taken task out again.
+        A letter sent meanwhile is not sent twice (since)."""
+        now = dt.datetime.now().replace(microsecond=0)
+        stale = now - dt.timedelta(seconds=config.getint(
+                'assistance_order', 'letter_stale', default=LETTER_STALE))
+        orders = cls.search([
+                ('letter_pending_since', '!=', None),
+                ('letter_due_at', '<', stale),
+                ], order=[('id', 'ASC')])
+        for order in orders:
+            logger.warning("guarantee letter of %s still pending since %s, "
+                "queued again", order.rec_name, order.letter_pending_since)
+            cls.write([order], {'letter_due_at': now})
+            cls.__queue__.send_letters_on_confirm([order],
+                order.letter_pending_since, order.letter_attempt or 1)
 
     @classmethod
     def send_letters_on_confirm(cls, orders, since=None, attempt=1):
@@ -190,9 +234,16 @@ class Order(metaclass=PoolMeta):
         User = Pool().get('res.user')
         transaction = Transaction()
         user = User(transaction.user)
-        orders = [o for o in orders if o.state in SENDABLE
+        sendable = [o for o in orders if o.state in SENDABLE
             and (since is None or o.letter_sent_at is None
                 or o.letter_sent_at < since)]
+        done = [o for o in orders
+            if o not in sendable and o.letter_pending_since]
+        if done:
+            # Sent since, or no longer to be sent (cancelled): not pending.
+            cls.write(done, {'letter_pending_since': None,
+                    'letter_due_at': None, 'letter_attempt': None})
+        orders = sendable
         if not orders:
             return
         # The queue runs without the language of the request that queued it:
@@ -219,6 +270,11 @@ class Order(metaclass=PoolMeta):
                 logger.info("guarantee letters of %s not sent (%s), "
                     "attempt %s, again in %s s", orders, reason, attempt,
                     delay)
+                cls.write(orders, {
+                        'letter_due_at': dt.datetime.now().replace(
+                            microsecond=0) + dt.timedelta(seconds=delay),
+                        'letter_attempt': attempt + 1,
+                        })
                 with transaction.set_context(
                         queue_scheduled_at=dt.timedelta(seconds=delay)):
                     cls.__queue__.send_letters_on_confirm(
@@ -233,6 +289,8 @@ class Order(metaclass=PoolMeta):
     def _letter_not_sent(cls, orders, reason):
         Task = Pool().get('assistance.task')
         now = dt.datetime.now().replace(microsecond=0)
+        cls.write(orders, {'letter_pending_since': None,
+                'letter_due_at': None, 'letter_attempt': None})
         Task.save([Task(
                     case=o.case,
                     kind='task',
