@@ -9,8 +9,10 @@ inside the transaction leaves it reading stale sums; Tryton therefore takes
 its row locks at the start of a retried transaction with NOWAIT, and under
 contention its few short retries give up (HTTP 503).
 
-Here the waiting happens between two attempts, where no snapshot exists:
-the first attempt raises CoverageGateError; after the rollback, its fix()
+When nobody holds the keys, the transaction takes them itself
+(pg_try_advisory_xact_lock) and goes on: no second attempt.  Otherwise the
+waiting happens between two attempts, where no snapshot exists: the first
+attempt raises CoverageGateError; after the rollback, its fix()
 waits — in PostgreSQL's own queue, first come first served — for advisory
 locks held by a second connection of the same database (the gate), one per
 policy and per aggregate limit, always taken in the same order (no
@@ -176,7 +178,7 @@ def claim(keys):
     with _pending_lock:
         gate = _pending.pop(_slot(), None)
     if gate is None:
-        return False
+        return _try_keys(keys)
     if not set(keys) <= set(gate.keys):
         gate.release()
         return False
@@ -185,10 +187,49 @@ def claim(keys):
     return True
 
 
+def _try_keys(keys):
+    """Take the keys in the transaction itself when nobody holds them (no
+    contention: no second attempt); return False at the first key held
+    elsewhere (those taken go with the rollback).  A declaration whose
+    snapshot predates a concurrent one on the same rows still fails on its
+    coverage_version update and retries, as without the gate."""
+    cursor = Transaction().connection.cursor()
+    for key in keys:
+        cursor.execute('SELECT pg_try_advisory_xact_lock(%s, %s)', key)
+        taken, = cursor.fetchone()
+        if not taken:
+            return False
+    Transaction().join(_Held(keys))
+    return True
+
+
+class _Held:
+    """Keys taken by the transaction itself: released by PostgreSQL when it
+    commits or rolls back (transaction-level advisory locks)"""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def tpc_begin(self, transaction):
+        pass
+
+    def commit(self, transaction):
+        pass
+
+    def tpc_vote(self, transaction):
+        pass
+
+    def tpc_finish(self, transaction):
+        pass
+
+    def tpc_abort(self, transaction):
+        pass
+
+
 def held_keys():
-    "Return the keys of the gates the current transaction holds"
-    return {k for d in Transaction()._datamanagers if isinstance(d, _Gate)
-        for k in d.keys}
+    "Return the keys the current transaction holds, at a gate or itself"
+    return {k for d in Transaction()._datamanagers
+        if isinstance(d, (_Gate, _Held)) for k in d.keys}
 
 
 class CoverageGateError(TransactionError):
