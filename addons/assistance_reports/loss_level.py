@@ -130,6 +130,24 @@ class PeriodContextMixin:
                 ()),
             ])
 
+    # The period by default: the last months, the current one included.
+    _default_months = 12
+
+    @classmethod
+    def default_from_date(cls):
+        context = Transaction().context
+        if context.get('from_date'):
+            return context['from_date']
+        today = Pool().get('ir.date').today()
+        return month_start(month_index(today) - cls._default_months + 1)
+
+    @classmethod
+    def default_to_date(cls):
+        context = Transaction().context
+        if context.get('to_date'):
+            return context['to_date']
+        return month_end(month_index(Pool().get('ir.date').today()))
+
 
 class LossLevelContext(PeriodContextMixin, ModelView):
     "Loss Level Context"
@@ -142,21 +160,6 @@ class LossLevelContext(PeriodContextMixin, ModelView):
             If(Eval('insurer'), ('insurer', '=', Eval('insurer', -1)), ()),
             ])
 
-    @classmethod
-    def default_from_date(cls):
-        context = Transaction().context
-        if context.get('from_date'):
-            return context['from_date']
-        # The last twelve months, the current one included.
-        today = Pool().get('ir.date').today()
-        return month_start(month_index(today) - 11)
-
-    @classmethod
-    def default_to_date(cls):
-        context = Transaction().context
-        if context.get('to_date'):
-            return context['to_date']
-        return month_end(month_index(Pool().get('ir.date').today()))
 
     @classmethod
     def default_insurer(cls):

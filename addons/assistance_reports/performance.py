@@ -76,22 +76,8 @@ class PerformanceContext(PeriodContextMixin, ModelView):
     department = fields.Many2One(
         'assistance.department', "Department",
         help="Only the operators of this department.")
+    _default_months = 3
 
-    @classmethod
-    def default_from_date(cls):
-        context = Transaction().context
-        if context.get('from_date'):
-            return context['from_date']
-        # The last three months, the current one included.
-        today = Pool().get('ir.date').today()
-        return month_start(month_index(today) - 2)
-
-    @classmethod
-    def default_to_date(cls):
-        context = Transaction().context
-        if context.get('to_date'):
-            return context['to_date']
-        return month_end(month_index(Pool().get('ir.date').today()))
 
     @classmethod
     def default_department(cls):
